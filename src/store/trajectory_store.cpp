@@ -111,8 +111,9 @@ std::vector<std::uint8_t> deflate_chunk(const std::vector<std::uint8_t>& data, i
 // The text blob: fixed-size chunks, deflated on the pool, written in order with H5Dwrite_chunk.
 class BlobWriter {
  public:
+  // Two chunks in flight per thread keep every thread busy; more only added page faults.
   BlobWriter(h5::AppendableDataset& dataset, const StoreWriteOptions& options, ThreadPool& pool)
-      : dataset_(dataset), options_(options), pool_(pool), max_in_flight_(4 * pool.size()) {
+      : dataset_(dataset), options_(options), pool_(pool), max_in_flight_(2 * pool.size()) {
     current_.reserve(options.chunk_bytes);
   }
 

@@ -13,7 +13,8 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 namespace {
-constexpr std::size_t kReadBlock = std::size_t{4} << 20;
+// Large enough that reads are few; larger only costs page faults on first touch.
+constexpr std::size_t kReadBlock = std::size_t{1} << 20;
 }
 
 // ---------------------------------------------------------------------------------------- InputFile
