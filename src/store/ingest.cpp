@@ -131,12 +131,12 @@ class ParallelParser {
     in_flight_.push_back(pool_.submit([batch = std::move(batch_), format = format_, options = &options_]() mutable {
       Parsed parsed;
       parsed.reserve(batch.size());
+      thread_local trace::Trajectory scratch;  // its storage is reused record after record
       for (auto& raw : batch) {
-        auto result = trace::parse_record(format, std::move(raw), *options);
-        if (auto* trajectory = std::get_if<trace::Trajectory>(&result))
-          parsed.emplace_back(StoreEntry::from(*trajectory));
+        if (auto bad = trace::parse_record(format, std::move(raw), *options, scratch))
+          parsed.emplace_back(std::move(*bad));
         else
-          parsed.emplace_back(std::move(std::get<trace::BadRecord>(result)));
+          parsed.emplace_back(StoreEntry::from(scratch));
       }
       return parsed;
     }));

@@ -313,13 +313,19 @@ std::int64_t expect_integer(element e, std::string_view path) {
   return value;
 }
 
-std::optional<std::string> id_text(element e) {
+bool assign_id_text(element e, std::string& out) {
   switch (e.type()) {
-    case element_type::STRING: return std::string(e.get_string().value_unsafe());
-    case element_type::INT64: return std::to_string(e.get_int64().value_unsafe());
-    case element_type::UINT64: return std::to_string(e.get_uint64().value_unsafe());
-    default: return std::nullopt;
+    case element_type::STRING: out.assign(e.get_string().value_unsafe()); return true;
+    case element_type::INT64: out = std::to_string(e.get_int64().value_unsafe()); return true;
+    case element_type::UINT64: out = std::to_string(e.get_uint64().value_unsafe()); return true;
+    default: return false;
   }
+}
+
+std::optional<std::string> id_text(element e) {
+  std::string text;
+  if (!assign_id_text(e, text)) return std::nullopt;
+  return text;
 }
 
 std::string expect_id(element e, std::string_view path) {
@@ -330,15 +336,13 @@ std::string expect_id(element e, std::string_view path) {
 
 namespace {
 
-// One OpenAI tool call: {"id", "type": "function", "function": {"name", "arguments"}}.
+// One OpenAI tool call: {"id", "type": "function", "function": {"name", "arguments"}}, parsed into
+// `out` (every field is set, so its string storage can be reused).
 template <typename Path>
-ToolCall parse_tool_call(simdjson::dom::object call, const Path& call_path) {
-  ToolCall tool_call;
-  if (auto id = field(call, "id")) {
-    auto text = id_text(*id);
-    if (!text) wrong_type(call_path() + ".id", "a string or an integer", *id);
-    tool_call.id = std::move(*text);
-  }
+void parse_tool_call(simdjson::dom::object call, const Path& call_path, ToolCall& out) {
+  out.id.clear();
+  if (auto id = field(call, "id"); id && !assign_id_text(*id, out.id))
+    wrong_type(call_path() + ".id", "a string or an integer", *id);
   if (auto type = field(call, "type"); type && !type->is_null()) {
     if (!type->is_string()) wrong_type(call_path() + ".type", "a string", *type);
     if (type->get_string().value_unsafe() != "function")
@@ -353,78 +357,100 @@ ToolCall parse_tool_call(simdjson::dom::object call, const Path& call_path) {
   auto name = field(function_object, "name");
   if (!name) throw RecordError("field \"" + call_path() + ".function.name\" is missing");
   if (!name->is_string()) wrong_type(call_path() + ".function.name", "a string", *name);
-  tool_call.name = name->get_string().value_unsafe();
+  out.name.assign(name->get_string().value_unsafe());
+  out.arguments.clear();
   if (auto arguments = field(function_object, "arguments")) {
     // OpenAI sends a JSON-encoded string; some logs keep the object itself.
     if (arguments->is_string())
-      tool_call.arguments = arguments->get_string().value_unsafe();
+      out.arguments.assign(arguments->get_string().value_unsafe());
     else if (arguments->is_object())
-      tool_call.arguments = to_json(*arguments).dump();
+      out.arguments = to_json(*arguments).dump();
     else
       wrong_type(call_path() + ".function.arguments", "a string or an object", *arguments);
   }
-  return tool_call;
+}
+
+// Sets `target` to a string value, reusing the string it may already hold.
+void assign_string(nlohmann::json& target, std::string_view value) {
+  if (!target.is_string()) target = std::string();
+  target.get_ref<std::string&>().assign(value);
 }
 
 }  // namespace
 
-Message parse_message(element e, std::string_view array_path, std::size_t index) {
+void parse_message(element e, std::string_view array_path, std::size_t index, Message& message) {
   // Field paths ("messages[3].role") are only built for error messages: building one per field of
   // every message was a measurable share of ingest time.
   auto path = [&] { return std::string(array_path) + "[" + std::to_string(index) + "]"; };
   simdjson::dom::object object;
   if (e.get_object().get(object) != simdjson::SUCCESS) wrong_type(path(), "an object", e);
-  Message message;
-  bool has_role = false;
+  // Every field is reset here, as the message may hold the previous record's values.
+  message.name.clear();
+  message.tool_call_id.clear();
+  message.extra = nullptr;
+  bool has_role = false, has_content = false;
+  std::size_t n_calls = 0;
   for (auto [key, value] : object) {
     auto where = [&, key = key] { return path() + "." + std::string(key); };
     if (key == "role") {
       if (!value.is_string()) wrong_type(where(), "a string", value);
-      message.role = value.get_string().value_unsafe();
+      message.role.assign(value.get_string().value_unsafe());
       has_role = true;
     } else if (key == "content") {
-      if (!value.is_string() && !value.is_null() && !value.is_array())
-        wrong_type(where(), "a string, null or an array of content parts", value);
-      message.content = to_json(value);
+      if (value.is_string()) assign_string(message.content, value.get_string().value_unsafe());
+      else if (value.is_null() || value.is_array()) message.content = to_json(value);
+      else wrong_type(where(), "a string, null or an array of content parts", value);
+      has_content = true;
     } else if (key == "name") {
       if (value.is_null()) continue;
       if (!value.is_string()) wrong_type(where(), "a string", value);
-      message.name = value.get_string().value_unsafe();
+      message.name.assign(value.get_string().value_unsafe());
     } else if (key == "tool_call_id") {
       if (value.is_null()) continue;
-      auto id = id_text(value);
-      if (!id) wrong_type(where(), "a string or an integer", value);
-      message.tool_call_id = std::move(*id);
+      if (!assign_id_text(value, message.tool_call_id)) wrong_type(where(), "a string or an integer", value);
     } else if (key == "tool_calls") {
       if (value.is_null()) continue;
       simdjson::dom::array calls;
       if (value.get_array().get(calls) != simdjson::SUCCESS) wrong_type(where(), "an array", value);
-      std::size_t i = 0;
       for (auto call_element : calls) {
-        auto call_path = [&, i] { return where() + "[" + std::to_string(i) + "]"; };
-        ++i;
+        auto call_path = [&, i = n_calls] { return where() + "[" + std::to_string(i) + "]"; };
         simdjson::dom::object call;
         if (call_element.get_object().get(call) != simdjson::SUCCESS) wrong_type(call_path(), "an object", call_element);
-        message.tool_calls.push_back(parse_tool_call(call, call_path));
+        if (message.tool_calls.size() <= n_calls) message.tool_calls.emplace_back();
+        parse_tool_call(call, call_path, message.tool_calls[n_calls++]);
       }
     } else {
       message.extra[std::string(key)] = to_json(value);
     }
   }
+  message.tool_calls.resize(n_calls);
+  if (!has_content) message.content = nullptr;
   if (!has_role) throw RecordError("field \"" + path() + ".role\" is missing");
   if (!is_known_role(message.role))
     throw RecordError("field \"" + path() + ".role\": unknown role \"" + abbreviate(message.role, 40) +
                       "\" (expected system, developer, user, assistant, tool or function)");
+}
+
+Message parse_message(element e, std::string_view array_path, std::size_t index) {
+  Message message;
+  parse_message(e, array_path, index, message);
   return message;
+}
+
+void parse_messages(element e, std::string_view path, std::vector<Message>& messages) {
+  const auto array = expect_array(e, path);
+  if (array.size() == 0) throw RecordError("field \"" + std::string(path) + "\" is empty: a trajectory needs messages");
+  messages.resize(array.size());
+  std::size_t i = 0;
+  for (auto value : array) {
+    parse_message(value, path, i, messages[i]);
+    ++i;
+  }
 }
 
 std::vector<Message> parse_messages(element e, std::string_view path) {
   std::vector<Message> messages;
-  const auto array = expect_array(e, path);
-  messages.reserve(array.size());
-  std::size_t i = 0;
-  for (auto value : array) messages.push_back(parse_message(value, path, i++));
-  if (messages.empty()) throw RecordError("field \"" + std::string(path) + "\" is empty: a trajectory needs messages");
+  parse_messages(e, path, messages);
   return messages;
 }
 

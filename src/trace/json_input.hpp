@@ -132,11 +132,16 @@ double expect_number(simdjson::dom::element element, std::string_view path);
 std::int64_t expect_integer(simdjson::dom::element element, std::string_view path);
 // Ids may be numbers or strings in the wild; both become strings (nullopt: neither).
 std::optional<std::string> id_text(simdjson::dom::element element);
+bool assign_id_text(simdjson::dom::element element, std::string& out);  // false: neither
 std::string expect_id(simdjson::dom::element element, std::string_view path);
 
 // An OpenAI chat message (element `index` of the array at `array_path`) / a message list. The paths
-// appear in error messages.
+// appear in error messages. The overloads with an output parse into existing messages and reuse
+// their strings' storage: ingest parses every record of a worker into one scratch trajectory,
+// which saves most of its allocations.
 Message parse_message(simdjson::dom::element element, std::string_view array_path, std::size_t index);
+void parse_message(simdjson::dom::element element, std::string_view array_path, std::size_t index, Message& out);
 std::vector<Message> parse_messages(simdjson::dom::element element, std::string_view path);
+void parse_messages(simdjson::dom::element element, std::string_view path, std::vector<Message>& out);
 
 }  // namespace t2s::trace::detail

@@ -169,17 +169,23 @@ Task parse_task(element e, std::string_view path) {
   return task;
 }
 
-// An OpenAI chat JSONL record: {"messages": [...]} plus optional metadata (see README).
-Trajectory parse_openai_record(element root) {
+// An OpenAI chat JSONL record: {"messages": [...]} plus optional metadata (see README), parsed into
+// `t`. Every field of `t` is set: it may hold the previous record (its messages' storage is reused).
+void parse_openai_record(element root, Trajectory& t) {
   const auto object = detail::expect_object(root, "record");
-  Trajectory t;
   t.source = "openai-chat";
+  t.benchmark.clear();
+  t.task_id.clear();
+  t.model.clear();
+  t.attempt = 0;
+  t.outcome = {};
+  t.task = {};
+  t.meta = nullptr;
   bool has_messages = false;
   nlohmann::json unknown = nlohmann::json::object();
-  for (auto [key_view, value] : object) {
-    const std::string key(key_view);
+  for (auto [key, value] : object) {
     if (key == "messages") {
-      t.messages = detail::parse_messages(value, "messages");
+      detail::parse_messages(value, "messages", t.messages);
       has_messages = true;
     } else if (key == "source") {
       t.source = detail::expect_string(value, key);
@@ -204,7 +210,7 @@ Trajectory parse_openai_record(element root) {
     } else if (key == "id" && value.is_string() && looks_like_our_id(value.get_string().value_unsafe())) {
       continue;  // our own content id from `t2s export`: derived again from the content
     } else {
-      unknown[key] = detail::to_json(value);
+      unknown[std::string(key)] = detail::to_json(value);
     }
   }
   if (!has_messages) throw RecordError("field \"messages\" is missing");
@@ -213,7 +219,6 @@ Trajectory parse_openai_record(element root) {
       throw RecordError("top-level field \"" + key + "\" collides with meta." + key);
     t.meta[key] = std::move(value);
   }
-  return t;
 }
 
 // A tau-bench result: {task_id, trial, reward, info{task{instruction, actions, outputs, ...},
@@ -478,7 +483,7 @@ void frame_records(const fs::path& file, Format format, const ReaderOptions& opt
                    "\" is read by the store module, not by the trace readers");
 }
 
-std::variant<Trajectory, BadRecord> parse_record(Format format, RawRecord&& raw, const ReaderOptions& options) {
+std::optional<BadRecord> parse_record(Format format, RawRecord&& raw, const ReaderOptions& options, Trajectory& out) {
   auto bad = [&](std::string reason) {
     const bool cut = raw.text_truncated || raw.text.size() > kMaxRawBytes;
     if (raw.text.size() > kMaxRawBytes) raw.text.resize(kMaxRawBytes);
@@ -492,14 +497,13 @@ std::variant<Trajectory, BadRecord> parse_record(Format format, RawRecord&& raw,
   if (auto error = parser.parse(simdjson::padded_string_view(raw.text, raw.text.capacity())).get(root);
       error != simdjson::SUCCESS)
     return bad(detail::describe_parse_error(error, raw.text));
-  Trajectory trajectory;
   try {
     switch (format) {
-      case Format::openai_jsonl: trajectory = parse_openai_record(root); break;
-      case Format::taubench: trajectory = parse_taubench_record(root); break;
+      case Format::openai_jsonl: parse_openai_record(root, out); break;
+      case Format::taubench: out = parse_taubench_record(root); break;
       case Format::atif: {
         thread_local simdjson::dom::parser side_parser;  // for the trial's result.json
-        trajectory = parse_atif_document(root, raw.where.file, side_parser);
+        out = parse_atif_document(root, raw.where.file, side_parser);
         break;
       }
       case Format::t2s_store: return bad("the t2s store format has no text records");
@@ -507,7 +511,13 @@ std::variant<Trajectory, BadRecord> parse_record(Format format, RawRecord&& raw,
   } catch (const RecordError& e) {
     return bad(e.what());
   }
-  apply_overrides(trajectory, options);
+  apply_overrides(out, options);
+  return std::nullopt;
+}
+
+std::variant<Trajectory, BadRecord> parse_record(Format format, RawRecord&& raw, const ReaderOptions& options) {
+  Trajectory trajectory;
+  if (auto bad = parse_record(format, std::move(raw), options, trajectory)) return std::move(*bad);
   return trajectory;
 }
 

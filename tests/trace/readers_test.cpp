@@ -965,3 +965,45 @@ TEST(CanonicalRecordPaths, ToolCallsAreWrittenTheSameWithAndWithoutExtraKeys) {
 }
 
 }  // namespace
+
+// Ingest parses every record of a worker into one reused trajectory: nothing of a record may leak
+// into the next, in any order, nor survive a bad record in between.
+TEST(ScratchReuse, ParsingIntoAReusedTrajectoryEqualsAFreshParse) {
+  const std::vector<std::string> records = {
+      R"({"messages":[{"role":"system","content":"be brief","name":"sys","x-extra":1},)"
+      R"({"role":"user","content":[{"type":"text","text":"hi"}]},)"
+      R"({"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"read","arguments":"{\"a\":1}"}},)"
+      R"({"id":7,"function":{"name":"write","arguments":{"b":[1,2]}}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"ok"},{"role":"tool","tool_call_id":7,"content":"done"}],)"
+      R"("source":"s","benchmark":"b","task_id":12,"model":"m","attempt":3,)"
+      R"("outcome":{"success":false,"reward":0.25,"detail":{"why":"late"}},)"
+      R"("task":{"instruction":"do it","files":["a.xlsx"],"gold":{"cell":"B2"}},"meta":{"k":"v"},"other":true})",
+      R"({"messages":[{"role":"user","content":"plain"},{"role":"assistant"}]})",
+      R"({"messages":[{"role":"user"},{"role":"assistant","content":"x","tool_calls":[]}],"task":{"instruction":"i"}})",
+      R"({"messages":[{"role":"wizard","content":"bad"}]})",
+      R"({"messages":[{"role":"assistant","content":"y","tool_calls":[{"id":"c","function":{"name":"only"}}]}],"outcome":null})",
+  };
+  auto raw = [](const std::string& text) {
+    RawRecord r;
+    r.where = {"mem", RecordLocation::Unit::line, 1, 0};
+    r.text = text;
+    return r;
+  };
+  std::vector<std::variant<Trajectory, BadRecord>> fresh;
+  for (const auto& text : records) fresh.push_back(parse_record(Format::openai_jsonl, raw(text), {}));
+  std::size_t compared = 0;
+  for (std::size_t first = 0; first < records.size(); ++first) {
+    for (std::size_t second = 0; second < records.size(); ++second) {
+      Trajectory scratch;
+      for (std::size_t i : {first, second}) {
+        const auto bad = parse_record(Format::openai_jsonl, raw(records[i]), {}, scratch);
+        ASSERT_EQ(bad.has_value(), std::holds_alternative<BadRecord>(fresh[i])) << i;
+        if (bad) continue;
+        EXPECT_EQ(canonical_record(scratch).json, canonical_record(std::get<Trajectory>(fresh[i])).json)
+            << "record " << i << " after record " << first;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 2u * 4 * 5);  // each of the 4 good records first and second in 5 pairs each
+}

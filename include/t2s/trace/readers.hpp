@@ -93,6 +93,10 @@ void frame_records(const std::filesystem::path& file, Format format, const Reade
 
 // Parses one framed record into a trajectory (options' overrides applied) or a bad record.
 std::variant<Trajectory, BadRecord> parse_record(Format format, RawRecord&& raw, const ReaderOptions& options);
+// The same into `out`, whose storage is reused (a worker parses record after record into one
+// scratch trajectory); nullopt on success. After a bad record `out` holds nothing meaningful.
+std::optional<BadRecord> parse_record(Format format, RawRecord&& raw, const ReaderOptions& options,
+                                      Trajectory& out);
 
 // Both steps, one record at a time, into the sink.
 void read_file(const std::filesystem::path& file, Format format, const ReaderOptions& options,
