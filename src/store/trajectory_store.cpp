@@ -8,6 +8,7 @@
 #include <future>
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/text.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/trace/readers.hpp"
 
@@ -79,7 +80,7 @@ class IdIndex {
   std::size_t size_ = 0;
 };
 
-// ---- the text blob: fixed-size chunks deflated on worker threads, written in place ----------
+// ---- chunks deflated on worker threads, written in place ------------------------------------
 
 // A libdeflate compressor per thread and level; its zlib-format output is what HDF5's standard
 // deflate filter reads back (h5py included), made 2-3x faster than by zlib itself.
@@ -108,22 +109,26 @@ std::vector<std::uint8_t> deflate_chunk(const std::vector<std::uint8_t>& data, i
   return {compressor.output.get(), compressor.output.get() + size};
 }
 
-// The text blob: fixed-size chunks, deflated on the pool, written in order with H5Dwrite_chunk.
-class BlobWriter {
+// A column of fixed-size elements written as a byte stream (the text blob; the id column): whole
+// chunks are deflated on the pool and written in order with H5Dwrite_chunk, so compression runs in
+// parallel and off the thread that feeds the writer. The dataset must have deflate as its only filter.
+class ChunkStreamWriter {
  public:
   // Two chunks in flight per thread keep every thread busy; more only added page faults.
-  BlobWriter(h5::AppendableDataset& dataset, const StoreWriteOptions& options, ThreadPool& pool)
-      : dataset_(dataset), options_(options), pool_(pool), max_in_flight_(2 * pool.size()) {
-    current_.reserve(options.chunk_bytes);
+  ChunkStreamWriter(h5::AppendableDataset& dataset, std::size_t element_size, std::size_t chunk_elements,
+                    int level, ThreadPool& pool)
+      : dataset_(dataset), element_size_(element_size), chunk_bytes_(element_size * chunk_elements),
+        level_(level), pool_(pool), max_in_flight_(2 * pool.size()) {
+    current_.reserve(chunk_bytes_);
   }
 
   void append(std::string_view bytes) {
     while (!bytes.empty()) {
-      const std::size_t take = std::min(options_.chunk_bytes - current_.size(), bytes.size());
+      const std::size_t take = std::min(chunk_bytes_ - current_.size(), bytes.size());
       current_.insert(current_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
       bytes.remove_prefix(take);
       total_ += take;
-      if (current_.size() == options_.chunk_bytes) submit();
+      if (current_.size() == chunk_bytes_) submit();
     }
   }
 
@@ -133,14 +138,13 @@ class BlobWriter {
     while (!pending_.empty()) write_oldest();
   }
 
-  std::uint64_t total() const { return total_; }
+  std::uint64_t total() const { return total_; }  // bytes appended
 
  private:
   void submit() {
-    current_.resize(options_.chunk_bytes, 0);
-    const int level = options_.compression_level;
+    current_.resize(chunk_bytes_, 0);
     auto chunk = std::make_shared<std::vector<std::uint8_t>>(std::move(current_));
-    auto compressed = pool_.submit([chunk, level] { return level > 0 ? deflate_chunk(*chunk, level) : *chunk; });
+    auto compressed = pool_.submit([chunk, level = level_] { return level > 0 ? deflate_chunk(*chunk, level) : *chunk; });
     pending_.push_back({next_index_++, std::move(chunk), std::move(compressed)});
     current_ = take_spare();
     while (pending_.size() >= max_in_flight_) write_oldest();  // bounds memory
@@ -149,8 +153,8 @@ class BlobWriter {
   void write_oldest() {
     Pending& oldest = pending_.front();
     const std::vector<std::uint8_t> compressed = oldest.compressed.get();  // rethrows a worker's failure
-    const std::uint64_t logical_end = std::min<std::uint64_t>((oldest.index + 1) * options_.chunk_bytes, total_);
-    dataset_.write_compressed_chunk(oldest.index, compressed, logical_end);
+    const std::uint64_t end_bytes = std::min<std::uint64_t>((oldest.index + 1) * chunk_bytes_, total_);
+    dataset_.write_compressed_chunk(oldest.index, compressed, end_bytes / element_size_);
     // Chunk buffers are recycled: a fresh 1 MiB allocation per chunk costs page faults.
     oldest.chunk->clear();
     spares_.push_back(std::move(*oldest.chunk));
@@ -163,7 +167,7 @@ class BlobWriter {
       buffer = std::move(spares_.back());
       spares_.pop_back();
     }
-    buffer.reserve(options_.chunk_bytes);
+    buffer.reserve(chunk_bytes_);
     return buffer;
   }
 
@@ -174,7 +178,8 @@ class BlobWriter {
   };
 
   h5::AppendableDataset& dataset_;
-  StoreWriteOptions options_;
+  std::size_t element_size_, chunk_bytes_;
+  int level_;
   ThreadPool& pool_;
   std::size_t max_in_flight_;
   std::vector<std::uint8_t> current_;
@@ -185,7 +190,6 @@ class BlobWriter {
 
 // Index columns buffered in memory for one batch, then appended.
 struct IndexBatch {
-  std::vector<std::array<char, 64>> id;
   std::vector<std::string> source, benchmark, task_id, model;
   std::vector<std::int64_t> attempt;
   std::vector<std::int8_t> success;
@@ -193,7 +197,7 @@ struct IndexBatch {
   std::vector<std::uint32_t> n_messages;
   std::vector<std::uint64_t> offset, length;
 
-  std::size_t size() const { return id.size(); }
+  std::size_t size() const { return attempt.size(); }
   void clear() { *this = IndexBatch{}; }
 };
 
@@ -215,14 +219,13 @@ struct TrajectoryStoreWriter::Impl {
   h5::Handle file, group, string_type, id_type;
   std::optional<h5::AppendableDataset> id, source, benchmark, task_id, model, attempt, success,
       reward, n_messages, offset, length, text;
-  std::unique_ptr<BlobWriter> blob;
+  std::unique_ptr<ChunkStreamWriter> blob, ids_stream;  // the text and id columns
   IdIndex ids;
   IndexBatch batch;
   bool committed = false;
 
   void flush_batch() {
     if (batch.size() == 0) return;
-    id->append(batch.id.data(), batch.size());
     for (auto [column, values] : {std::pair{&source, &batch.source}, {&benchmark, &batch.benchmark},
                                   {&task_id, &batch.task_id}, {&model, &batch.model}}) {
       auto pointers = c_strings(*values);
@@ -283,12 +286,14 @@ void TrajectoryStoreWriter::open_datasets(ThreadPool* pool) {
     s.own_pool = std::make_unique<ThreadPool>(options.compression_threads);
     pool = s.own_pool.get();
   }
-  s.blob = std::make_unique<BlobWriter>(*s.text, options, *pool);
+  s.blob = std::make_unique<ChunkStreamWriter>(*s.text, 1, options.chunk_bytes, options.compression_level, *pool);
+  s.ids_stream = std::make_unique<ChunkStreamWriter>(*s.id, 64, kIndexChunk, index_level, *pool);
 }
 
 TrajectoryStoreWriter::~TrajectoryStoreWriter() {
   if (impl_->committed) return;
   impl_->blob.reset();
+  impl_->ids_stream.reset();
   impl_->file.reset();
   std::error_code ec;
   fs::remove(impl_->partial, ec);
@@ -312,11 +317,10 @@ StoreEntry StoreEntry::from(const trace::Trajectory& t) {
 
 bool TrajectoryStoreWriter::add(const StoreEntry& entry) {
   Impl& s = *impl_;
+  if (entry.id.size() != 64) throw Error("trajectory store: an id must be 64 hex digits, got \"" + abbreviate(entry.id, 80) + "\"");
   if (!s.ids.insert(key_from_hex(entry.id))) return false;
   IndexBatch& b = s.batch;
-  std::array<char, 64> id{};
-  std::memcpy(id.data(), entry.id.data(), 64);
-  b.id.push_back(id);
+  s.ids_stream->append(entry.id);
   b.source.push_back(entry.source);
   b.benchmark.push_back(entry.benchmark);
   b.task_id.push_back(entry.task_id);
@@ -340,6 +344,8 @@ void TrajectoryStoreWriter::commit(const std::vector<std::pair<std::string, std:
   s.flush_batch();
   s.blob->finish();
   s.blob.reset();
+  s.ids_stream->finish();
+  s.ids_stream.reset();
   const auto order = s.ids.sorted_rows();
   h5::write_dataset(s.group, "id_order", H5T_STD_U64LE, H5T_NATIVE_UINT64, order.data(), order.size(),
                     s.options.compression_level);
