@@ -257,10 +257,10 @@ def compile_match(m, where: str):
         return v
 
     if "contains" in m:
-        needles = [s.encode("utf-8") for s in strings("contains")]
+        needles = [s.encode("utf-8", "surrogatepass") for s in strings("contains")]
         preds.append(lambda req, raw: all(n in raw for n in needles))
     if "not_contains" in m:
-        bad = [s.encode("utf-8") for s in strings("not_contains")]
+        bad = [s.encode("utf-8", "surrogatepass") for s in strings("not_contains")]
         preds.append(lambda req, raw: not any(n in raw for n in bad))
     if "model" in m:
         model = m["model"]
@@ -339,7 +339,8 @@ class Server:
         self.sem = asyncio.Semaphore(cap) if cap > 0 else None
         self.seed = args.seed if args.seed is not None else script.random_seed
         self.max_records = args.max_records
-        self.log = open(args.log, "a", buffering=1 << 20, encoding="utf-8") if args.log else None
+        self.log = (open(args.log, "a", buffering=1 << 20, encoding="utf-8", errors="replace")
+                    if args.log else None)
         self.t0 = time.monotonic()
         self.conn_tasks: set = set()
         self.conn_seq = 0
@@ -433,7 +434,7 @@ class Server:
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items()) if headers else ""
         return (f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\nContent-Type: {ctype}\r\n"
                 f"Content-Length: {length}\r\nConnection: {'keep-alive' if keep else 'close'}\r\n"
-                f"Server: t2s-scripted\r\n{extra}\r\n").encode("latin-1")
+                f"Server: t2s-scripted\r\n{extra}\r\n").encode("latin-1", "replace")
 
     async def send(self, conn, status, body: bytes, keep: bool, headers=None):
         w = conn.writer
@@ -685,7 +686,7 @@ class Server:
         if kind == "status":
             p = fault.p
             status = p.get("status", 500)
-            body = p["body"].encode("utf-8") if "body" in p else error_body(
+            body = p["body"].encode("utf-8", "replace") if "body" in p else error_body(
                 status, p.get("message", f"injected fault: status {status}"), p.get("type"), p.get("code"))
             return status, p.get("headers"), body
         if kind == "rate_limit":
@@ -699,7 +700,7 @@ class Server:
                 hdrs["Retry-After"] = formatdate(time.time() + secs, usegmt=True)
             return 429, hdrs, error_body(429, p.get("message", "injected fault: rate limit reached"))
         if kind == "invalid_json":
-            return 200, None, fault.p["body"].encode("utf-8") if "body" in fault.p else BROKEN_JSON
+            return 200, None, fault.p["body"].encode("utf-8", "replace") if "body" in fault.p else BROKEN_JSON
         if resp is None:
             if kind is None or kind in ("reset", "stall", "slow_body", "truncated"):
                 return 404, None, error_body(404, "no script rule matched this request and the script has no "
@@ -714,7 +715,7 @@ class Server:
             return 200, resp.get("headers"), self.completion(req, resp, fault.p.get("content", PROSE), [], "stop")
         status = resp["status"]
         if "body" in resp:
-            return status, resp.get("headers"), resp["body"].encode("utf-8")
+            return status, resp.get("headers"), resp["body"].encode("utf-8", "replace")
         if status != 200:
             return status, resp.get("headers"), error_body(status, resp.get("error", f"scripted status {status}"))
         if resp.get("echo"):
@@ -734,10 +735,10 @@ class Server:
         self.next_completion += 1
         prompt = 0
         for m in req.get("messages") or []:
-            prompt += len(msg_text(m).encode("utf-8"))
-        out_bytes = len(content.encode("utf-8")) if isinstance(content, str) else 0
+            prompt += len(msg_text(m).encode("utf-8", "surrogatepass"))
+        out_bytes = len(content.encode("utf-8", "surrogatepass")) if isinstance(content, str) else 0
         for c in calls:
-            out_bytes += len(c["function"]["arguments"].encode("utf-8"))
+            out_bytes += len(c["function"]["arguments"].encode("utf-8", "surrogatepass"))
         usage = {"prompt_tokens": ceil4(prompt), "completion_tokens": ceil4(out_bytes)}
         usage.update(resp.get("usage") or {})
         if "total_tokens" not in (resp.get("usage") or {}):

@@ -12,6 +12,7 @@ import asyncio
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -49,6 +50,11 @@ class ServerProc:
             time.sleep(0.01)
         with open(self.port_file) as f:
             self.port = int(f.read())
+
+    def output(self) -> str:
+        self.err.flush()
+        with open(self.err.name) as f:
+            return f.read()
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
         if self.proc.poll() is None:
@@ -101,10 +107,12 @@ class ServerProc:
         assert status == 200
 
 
-def raw_exchange(port, payload: bytes, timeout=3.0) -> bytes:
+def raw_exchange(port, payload: bytes, timeout=3.0, half_close=False) -> bytes:
     """Sends raw bytes, returns everything the server sends until it closes (or the timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(payload)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
         out = b""
         try:
             while True:
@@ -283,7 +291,18 @@ class ScriptTests(unittest.TestCase):
             s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{\"mess")
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(b"POST /v1/chat/comp")
+        # Odd but valid JSON (a lone surrogate escape), a body that is not UTF-8, random garbage.
+        self.assertEqual(self.srv.content("echo me \ud800"), "echo me ?")
+        status, _, _ = self.srv.request("POST", "/v1/chat/completions", b'{"messages": [{"content": "\xff"}]}')
+        self.assertEqual(status, 400)
+        rng = random.Random(1)
+        for i in range(40):
+            junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+            if i % 2:
+                junk = b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(junk) + junk
+            raw_exchange(port, junk, timeout=1.0, half_close=True)
         self.assertEqual(self.srv.content("still alive"), "default answer")
+        self.assertNotIn("internal error", self.srv.output())
 
     def test_expect_100_continue(self):
         body = json.dumps({"messages": [{"role": "user", "content": "x" * 2000}]}).encode()
