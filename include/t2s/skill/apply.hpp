@@ -1,0 +1,110 @@
+// skill/apply: applies a patch to a skill, deterministically, or explains why it cannot.
+//
+// Every edit of a patch is resolved against the ORIGINAL files (never against the output of an
+// earlier edit of the same patch), so the result does not depend on edit order except where two
+// edits insert at the same point: they land in patch order. Consequently an edit cannot anchor on
+// text or a section that another edit of the same patch creates.
+//
+// Naming a section (`target_section`, `after_section`): "## Formulas" names the level-2 heading
+// titled "Formulas" ("##Formulas" is read the same way); a bare "Formulas" names a heading with
+// that title at any level. Titles match exactly. No match, or more than one, is an error (never a
+// guess). A section's extent runs from its heading to the next heading of the same or a higher
+// level, subsections included. Anchor texts (`target_text`, `old_text`) match exactly (line
+// endings compared as "\n") and must occur exactly once in their scope: the named section's
+// extent, or the whole file when no section is given.
+//
+// Ops (content is a block of lines; one trailing newline in it is ignored; new lines take the
+// file's line ending):
+// - insert_after / insert_before: content goes on its own lines right after the line where
+//   `target_text` ends / right before the line where it starts.
+// - append_to_section: content goes after the last non-blank line of the section's extent
+//   (subsections included). A blank line separates it, except when the section ends with a list
+//   item or table row and content starts with the same kind of line (so bullets join the list).
+//   Several appends to one section are allowed and land in patch order.
+// - replace_in_section: `old_text` becomes `content` (which may be empty: the text is removed;
+//   whole lines removed leave no empty line). It may rename headings but not add or remove them.
+// - add_section: `target_section` is the new heading ("## Pitfalls"; a level is required) and
+//   `content` its body; it goes after the extent of `after_section`, or at the end of the file.
+//   A blank line separates it from what precedes and from a heading that follows.
+// - delete_section: removes the heading and its whole extent (at the end of the file, the blank
+//   lines before it too).
+// - create: a new file (SKILL.md or references/NAME.md) with `content` as its exact bytes.
+// - delete_file: removes references/NAME.md (SKILL.md cannot be deleted).
+// In insert/append/add ops, content may hold deeper headings (subsections), but never a heading
+// that would take over the lines that follow it, nor (when a section is named) one at or above the
+// named section's level; and content must not leave a code fence open.
+//
+// Checks, each reported with its reason, per edit:
+// - the path (skill/paths: absolute, `..`, control characters, protected, not editable); an edit
+//   of a file that does not exist (unknown file), a create of one that does;
+// - required fields per op; content without NUL or other control characters (tabs, newlines ok);
+// - links in new content: absolute, escaping the skill, or to a file that will not exist;
+// - anchors: not found, or found more than once;
+// - conflicts: each edit touches a range of original lines (the anchor it needs and the lines it
+//   replaces or deletes; whole files for create/delete_file). Two edits conflict when the lines one
+//   replaces or deletes overlap the lines the other touches, or when one inserts strictly inside
+//   lines the other replaces. Both are reported. Pure insertions never conflict with each other.
+// - pairing: creating references/X.md needs SKILL.md to mention it after the patch; deleting it
+//   needs every mention (in SKILL.md and other references) gone;
+// - left behind: a section emptied by the patch, or a heading duplicated by it (same level and
+//   title in one file), is blamed on the edits responsible.
+//
+// Atomic (default): any failed check fails the whole patch; the result lists every failed edit
+// and why, the others as not applied. Partial: failed edits are skipped (and whatever depends on
+// them fails in turn) and the rest is applied. Either way the output is then held to the budgets
+// (skill/budget) and the validator (skill/validate); a skill that does not pass is not written.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "t2s/skill/budget.hpp"
+#include "t2s/skill/patch.hpp"
+#include "t2s/skill/skill_dir.hpp"
+#include "t2s/skill/validate.hpp"
+
+namespace t2s::skill {
+
+struct ApplyOptions {
+  bool partial = false;  // skip failing edits instead of refusing the patch
+  Budgets budgets;
+};
+
+// applied: in the output. failed: refused, with its reason. not_applied: fine by itself, but the
+// patch was refused (another edit failed in atomic mode, or the output is not a valid skill).
+enum class EditStatus { applied, failed, not_applied };
+std::string_view status_name(EditStatus status);
+
+struct EditResult {
+  EditStatus status = EditStatus::not_applied;
+  std::string reason;  // why it failed
+};
+
+struct ApplyResult {
+  bool ok = false;                   // the output skill is complete and valid
+  std::vector<EditResult> edits;     // one per edit of the patch
+  std::vector<std::string> moves;    // budget moves made (move_to_references)
+  std::vector<Problem> problems;     // validation problems of the output
+  SkillDir skill;                    // the output, provenance sidecar included (meaningful when ok)
+
+  std::size_t applied() const;
+  std::size_t failed() const;
+};
+
+// Applies `patch` to `skill`, whose directory is named `name` (the name the output is validated
+// against). Never throws for anything the patch contains; throws InputError for a malformed
+// provenance sidecar in `skill`.
+ApplyResult apply_patch(const SkillDir& skill, const std::string& name, const Patch& patch,
+                        const ApplyOptions& options = {});
+
+// Loads `input`, applies `patch` and, when the result is ok, writes it to `output` atomically
+// (skill/skill_dir). `input` is never modified; on failure nothing is written.
+ApplyResult apply_patch_to_directory(const std::filesystem::path& input, const Patch& patch,
+                                     const std::filesystem::path& output, const ApplyOptions& options = {});
+
+// One line per edit ("edits[1] failed: insert_after SKILL.md: ..."), then moves and problems.
+std::string format_apply_result(const ApplyResult& result, const Patch& patch);
+nlohmann::json apply_result_json(const ApplyResult& result, const Patch& patch);
+
+}  // namespace t2s::skill

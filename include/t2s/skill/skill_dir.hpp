@@ -1,0 +1,43 @@
+// skill/skill_dir: a skill directory held in memory, loaded and written whole.
+//
+// Every regular file is kept byte for byte (with its executable bit), so load → write reproduces
+// the directory exactly; what a patch may change is decided by skill/paths, everything else
+// (scripts/, assets/, licences, the .trace2skill/ sidecar) is carried through untouched.
+// Symbolic links and special files are refused: a link could make a write land outside the skill.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace t2s::skill {
+
+struct SkillFile {
+  std::string bytes;
+  bool executable = false;
+};
+
+struct SkillDir {
+  std::map<std::string, SkillFile, std::less<>> files;  // '/'-separated paths, sorted
+
+  // The bytes of `path`, or nullptr when there is no such file.
+  const std::string* text(std::string_view path) const;
+  // Whether `path` is a file, or a directory holding files.
+  bool exists(std::string_view path) const;
+};
+
+// Loads every file under `dir`. Throws InputError when `dir` is not a directory or holds a symbolic
+// link, a special file or a file name with control characters; Error when a file cannot be read.
+SkillDir load_skill_dir(const std::filesystem::path& dir);
+
+// A directory's own name ("skills/pdf/" and "skills/pdf" are both "pdf"): the specification wants
+// it equal to the skill's `name`.
+std::string directory_name(const std::filesystem::path& dir);
+
+// Writes `skill` as the directory `out`, atomically: the files are written to a temporary directory
+// beside `out` which is then renamed into place (an existing `out` is swapped out and removed
+// after). On failure nothing is left behind and an existing `out` is untouched.
+void write_skill_dir(const SkillDir& skill, const std::filesystem::path& out);
+
+}  // namespace t2s::skill

@@ -1,0 +1,50 @@
+// skill/validate: checks a skill directory against the Agent Skills specification and its budgets.
+//
+// Rules (each problem names its rule):
+// - skill-md: SKILL.md exists.               - utf8: SKILL.md and references are valid UTF-8.
+// - frontmatter: SKILL.md starts with a closed YAML frontmatter block holding a mapping.
+// - frontmatter-key: only name, description, license, compatibility, metadata, allowed-tools.
+// - name: 1–64 characters of a-z, 0-9 and '-', no '-' at either end, no "--", equal to the
+//   directory's name.
+// - description: 1–1024 characters, no XML tags (`<tag>`, `</tag>`).
+// - license: a string. compatibility: 1–500 characters. metadata: a mapping of strings to
+//   strings. allowed-tools: a string (space-separated) or a list of strings.
+// - body-lines: the SKILL.md body (after the frontmatter) has fewer than 500 lines.
+// - link: every relative link in SKILL.md and the references resolves to a file or directory of
+//   the skill; none is absolute or leaves the skill (external links and #anchors are not checked).
+// - reference-depth: reference files sit directly in references/ (one level deep).
+// - orphan-reference: every references/*.md is mentioned in SKILL.md (references are reached from
+//   SKILL.md, never only through another reference).
+// - budget: SKILL.md and each reference within their budgets (skill/budget).
+// The .trace2skill/ sidecar is not part of the skill and is not checked.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "t2s/skill/budget.hpp"
+#include "t2s/skill/skill_dir.hpp"
+
+namespace t2s::skill {
+
+struct Problem {
+  std::string file;      // path in the skill
+  std::size_t line = 0;  // 1-based; 0 when the problem is about the whole file
+  std::string rule;
+  std::string message;
+};
+
+// Every problem of `skill`, whose directory is named `name`, sorted by file and line. Empty: valid.
+std::vector<Problem> validate_skill(const SkillDir& skill, std::string_view name, const Budgets& budgets = {});
+
+// "SKILL.md:3: [name] ...".
+std::string format_problem(const Problem& problem);
+// "DIR/SKILL.md:3: [name] ..." one line per problem.
+std::string format_problems(const std::vector<Problem>& problems, std::string_view dir);
+nlohmann::json problems_json(const std::vector<Problem>& problems);
+
+}  // namespace t2s::skill

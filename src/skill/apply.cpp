@@ -1,0 +1,697 @@
+#include "t2s/skill/apply.hpp"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+
+#include "t2s/core/error.hpp"
+#include "t2s/core/text.hpp"
+#include "t2s/skill/frontmatter.hpp"
+#include "t2s/skill/paths.hpp"
+#include "t2s/skill/provenance.hpp"
+
+namespace t2s::skill {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Why one edit cannot be applied; caught per edit.
+struct Refusal : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Range {
+  std::size_t begin = 0, end = 0;  // line indices, half-open
+  bool empty() const { return begin >= end; }
+};
+
+bool overlaps(Range a, Range b) { return !a.empty() && !b.empty() && a.begin < b.end && b.begin < a.end; }
+
+std::string describe_lines(Range range) {
+  if (range.end <= range.begin + 1) return "line " + std::to_string(range.begin + 1);
+  return "lines " + std::to_string(range.begin + 1) + "-" + std::to_string(range.end);
+}
+
+std::string quote(std::string_view text) {
+  text = text.substr(0, text.find('\n'));
+  return "\"" + abbreviate(text, 60) + "\"";
+}
+
+// An edit resolved against the original file: what it needs, what it replaces, what it writes.
+struct Change {
+  std::size_t edit = 0;
+  std::string file;
+  bool whole_file = false;    // create or delete_file
+  bool deletes_file = false;
+  Range anchor;               // original lines it needs unchanged
+  Range replaced;             // original lines it replaces or deletes; empty for insertions
+  std::size_t at = 0;         // where its lines go
+  std::vector<std::string> lines;      // new lines, without terminators
+  std::vector<std::string> link_paths;  // local files its content links to
+};
+
+// The content of an edit as lines: "\r\n" read as "\n", one trailing newline ignored.
+std::vector<std::string> content_lines(std::string_view content) {
+  std::string text;
+  for (std::size_t i = 0; i < content.size(); ++i)
+    if (!(content[i] == '\r' && i + 1 < content.size() && content[i + 1] == '\n')) text += content[i];
+  if (text.empty()) return {};
+  if (text.back() == '\n') text.pop_back();
+  std::vector<std::string> lines;
+  for (std::size_t start = 0;;) {
+    const auto end = text.find('\n', start);
+    lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return lines;
+    start = end + 1;
+  }
+}
+
+std::vector<std::string> terminated(const std::vector<std::string>& lines) {
+  std::vector<std::string> out;
+  for (const auto& line : lines) out.push_back(line + "\n");
+  return out;
+}
+
+// Headings in a block of new lines (code fences in it respected), as (level, title).
+std::vector<Heading> headings_in(const std::vector<std::string>& lines) {
+  const auto with_ends = terminated(lines);
+  const auto fenced = fenced_lines(with_ends);
+  std::vector<Heading> headings;
+  for (std::size_t i = 0; i < with_ends.size(); ++i)
+    if (!fenced[i])
+      if (auto heading = parse_heading(with_ends[i])) headings.push_back(std::move(*heading));
+  return headings;
+}
+
+std::string heading_text(const Heading& heading) {
+  return std::string(static_cast<std::size_t>(heading.level), '#') + " " + heading.title;
+}
+
+// The original files the edits of one patch are resolved against.
+class Resolver {
+ public:
+  explicit Resolver(const SkillDir& skill) : skill_(skill) {}
+
+  const Document& doc(const std::string& file) {
+    auto found = docs_.find(file);
+    if (found == docs_.end()) found = docs_.emplace(file, parse_skill_file(file, *skill_.text(file))).first;
+    return found->second;
+  }
+
+  Change resolve(const Edit& edit, std::size_t index) {
+    check_fields(edit);
+    Change change;
+    change.edit = index;
+    change.file = edit.file;
+    change.link_paths = content_links(edit);
+    if (edit.op == Op::create) {
+      if (skill_.exists(edit.file)) throw Refusal("file \"" + edit.file + "\" already exists (create makes a new file)");
+      change.whole_file = true;
+      return change;
+    }
+    if (skill_.text(edit.file) == nullptr) throw Refusal("unknown file \"" + edit.file + "\" (not in the skill)");
+    if (edit.op == Op::delete_file) {
+      if (edit.file == kSkillMd) throw Refusal("SKILL.md cannot be deleted");
+      change.whole_file = change.deletes_file = true;
+      return change;
+    }
+    const auto& document = doc(edit.file);
+    switch (edit.op) {
+      case Op::insert_after:
+      case Op::insert_before: insert(document, edit, change); break;
+      case Op::append_to_section: append(document, edit, change); break;
+      case Op::replace_in_section: replace(document, edit, change); break;
+      case Op::add_section: add_section(document, edit, change); break;
+      case Op::delete_section: delete_section(document, edit, change); break;
+      default: break;
+    }
+    return change;
+  }
+
+ private:
+  static void require(bool present, const char* field, Op op) {
+    if (!present) throw Refusal(std::string(field) + " is required by " + std::string(op_name(op)));
+  }
+
+  static void check_fields(const Edit& edit) {
+    if (auto problem = edit_path_problem(edit.file)) throw Refusal("file \"" + edit.file + "\": " + *problem);
+    const std::pair<const char*, const std::string*> texts[] = {
+        {"content", &edit.content},               {"target_text", &edit.target_text},
+        {"old_text", &edit.old_text},             {"target_section", &edit.target_section},
+        {"after_section", &edit.after_section}};
+    for (const auto& [field, text] : texts)
+      for (const char c : *text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if ((byte < 0x20 && c != '\n' && c != '\r' && c != '\t') || byte == 0x7f)
+          throw Refusal(std::string(field) + " contains a control character (byte " + std::to_string(byte) + ")");
+      }
+    const bool has_content = !edit.content.empty();
+    switch (edit.op) {
+      case Op::insert_after:
+      case Op::insert_before:
+        require(!edit.target_text.empty(), "target_text", edit.op);
+        require(has_content, "content", edit.op);
+        break;
+      case Op::append_to_section:
+        require(!edit.target_section.empty(), "target_section", edit.op);
+        require(has_content, "content", edit.op);
+        break;
+      case Op::replace_in_section: require(!edit.old_text.empty(), "old_text", edit.op); break;
+      case Op::add_section:
+        require(!edit.target_section.empty(), "target_section (the new heading)", edit.op);
+        require(has_content, "content", edit.op);
+        break;
+      case Op::delete_section: require(!edit.target_section.empty(), "target_section", edit.op); break;
+      case Op::create: require(has_content, "content", edit.op); break;
+      case Op::delete_file: break;
+    }
+    if (edit.op != Op::create && has_content) {
+      bool open = false;
+      fenced_lines(terminated(content_lines(edit.content)), 0, &open);
+      if (open) throw Refusal("content opens a code fence it does not close");
+    }
+  }
+
+  // Local paths the content links to; absolute links and links leaving the skill are refused.
+  static std::vector<std::string> content_links(const Edit& edit) {
+    std::vector<std::string> paths;
+    if (edit.content.empty()) return paths;
+    for (const auto& link : find_links(parse_markdown(edit.content))) {
+      const auto target = resolve_link(edit.file, link.target);
+      if (target.kind == LinkTarget::Kind::absolute)
+        throw Refusal("content links to an absolute path '" + link.target + "'");
+      if (target.kind == LinkTarget::Kind::escapes) throw Refusal("content link '" + link.target + "' leaves the skill");
+      if (target.kind == LinkTarget::Kind::local) paths.push_back(target.path);
+    }
+    return paths;
+  }
+
+  std::size_t section(const Document& document, const std::string& file, const std::string& spec_text,
+                      const char* field) {
+    const auto spec = parse_section_spec(spec_text);
+    if (spec.title.empty()) throw Refusal(std::string(field) + " " + quote(spec_text) + " names no section");
+    const auto found = find_sections(document, spec);
+    if (found.size() == 1) return found[0];
+    if (found.empty()) {
+      std::string reason = std::string(field) + " " + quote(spec_text) + ": no such section in " + file;
+      if (spec.level != 0)
+        for (const auto other : find_sections(document, {0, spec.title}))
+          reason += " (there is " + quote(document.heading_text(other)) + " on line " +
+                    std::to_string(document.sections[other].heading + 1) + ")";
+      throw Refusal(reason);
+    }
+    std::string lines;
+    for (const auto s : found) lines += (lines.empty() ? "" : ", ") + std::to_string(document.sections[s].heading + 1);
+    throw Refusal(std::string(field) + " " + quote(spec_text) + " is ambiguous: " + std::to_string(found.size()) +
+                  " headings match in " + file + " (lines " + lines + ")");
+  }
+
+  // The scope of a text search: the named section's extent, or the whole file.
+  Range scope(const Document& document, const Edit& edit, std::string& where) {
+    if (edit.target_section.empty()) {
+      where = edit.file;
+      return {0, document.lines.size()};
+    }
+    const auto s = section(document, edit.file, edit.target_section, "target_section");
+    where = quote(document.heading_text(s)) + " in " + edit.file;
+    return {document.sections[s].heading, document.sections[s].end};
+  }
+
+  struct Match {
+    Range lines;          // the lines the match touches
+    std::string before;   // text of the first line before the match
+    std::string after;    // text of the last line after the match, with its "\n" (if the match left it)
+  };
+
+  // The one occurrence of `needle` in `range`; line endings compare as "\n".
+  static Match find_once(const Document& document, Range range, std::string_view needle_text, const char* field,
+                         const std::string& where) {
+    std::string needle;
+    for (std::size_t i = 0; i < needle_text.size(); ++i)
+      if (!(needle_text[i] == '\r' && i + 1 < needle_text.size() && needle_text[i + 1] == '\n')) needle += needle_text[i];
+    std::string text;
+    std::vector<std::size_t> starts;
+    for (auto i = range.begin; i < range.end; ++i) {
+      starts.push_back(text.size());
+      text.append(line_text(document.lines[i])).push_back('\n');
+    }
+    std::vector<std::size_t> found;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) found.push_back(at);
+    const auto line_of = [&](std::size_t offset) {
+      return static_cast<std::size_t>(std::upper_bound(starts.begin(), starts.end(), offset) - starts.begin()) - 1;
+    };
+    if (found.empty()) throw Refusal(std::string(field) + " " + quote(needle) + " not found in " + where);
+    if (found.size() > 1) {
+      std::string lines;
+      for (const auto at : found) lines += (lines.empty() ? "" : ", ") + std::to_string(range.begin + line_of(at) + 1);
+      throw Refusal(std::string(field) + " " + quote(needle) + " occurs " + std::to_string(found.size()) + " times in " +
+                    where + " (lines " + lines + "): an anchor must be unique");
+    }
+    const auto first = line_of(found[0]), last = line_of(found[0] + needle.size() - 1);
+    const auto last_end = last + 1 < starts.size() ? starts[last + 1] : text.size();
+    Match match;
+    match.lines = {range.begin + first, range.begin + last + 1};
+    match.before = text.substr(starts[first], found[0] - starts[first]);
+    match.after = text.substr(found[0] + needle.size(), last_end - found[0] - needle.size());
+    return match;
+  }
+
+  // New headings must not take over the original lines after `at`, nor (with `floor` > 0) sit at or
+  // above the level of the section the content goes into.
+  static void check_headings(const Document& document, std::size_t at, const std::vector<std::string>& lines,
+                             int floor, const std::string& section_name) {
+    bool inside_code = false;
+    fenced_lines(std::vector<std::string>(document.lines.begin(), document.lines.begin() + static_cast<std::ptrdiff_t>(at)),
+                 document.body_begin, &inside_code);
+    if (inside_code) return;  // the content lands in a code block: its '#' lines are code
+    const auto headings = headings_in(lines);
+    if (headings.empty()) return;
+    const auto top = *std::min_element(headings.begin(), headings.end(),
+                                       [](const Heading& a, const Heading& b) { return a.level < b.level; });
+    if (floor > 0 && top.level <= floor)
+      throw Refusal("content has the heading " + quote(heading_text(top)) + ", not below " + section_name +
+                    ": use add_section for a new section");
+    auto next = at;
+    while (next < document.lines.size() && is_blank(document.lines[next])) ++next;
+    if (next == document.lines.size()) return;
+    const auto following = document.fenced[next] ? std::nullopt : parse_heading(document.lines[next]);
+    if (!following || following->level > top.level)
+      throw Refusal("content's heading " + quote(heading_text(top)) + " would take over the lines that follow it (line " +
+                    std::to_string(next + 1) + ": " + quote(line_text(document.lines[next])) + ")");
+  }
+
+  void insert(const Document& document, const Edit& edit, Change& change) {
+    std::string where;
+    const auto range = scope(document, edit, where);
+    const auto match = find_once(document, range, edit.target_text, "target_text", where);
+    change.anchor = match.lines;
+    change.at = edit.op == Op::insert_after ? match.lines.end : match.lines.begin;
+    change.lines = content_lines(edit.content);
+    int floor = 0;
+    if (!edit.target_section.empty()) floor = document.sections[document.section_at(range.begin)].level;
+    check_headings(document, change.at, change.lines, floor, where);
+  }
+
+  void append(const Document& document, const Edit& edit, Change& change) {
+    const auto s = section(document, edit.file, edit.target_section, "target_section");
+    const auto& target = document.sections[s];
+    auto at = target.end;
+    while (at > target.heading + 1 && is_blank(document.lines[at - 1])) --at;
+    const auto content = content_lines(edit.content);
+    const auto last_kind = line_kind(document.lines[at - 1]);
+    const auto first_kind = line_kind(content.front() + "\n");
+    const bool joins = last_kind == first_kind && (last_kind == LineKind::list_item || last_kind == LineKind::table_row);
+    if (!joins) change.lines.emplace_back();
+    change.lines.insert(change.lines.end(), content.begin(), content.end());
+    if (at < document.lines.size() && !is_blank(document.lines[at])) change.lines.emplace_back();
+    change.anchor = {target.heading, target.heading + 1};
+    change.at = at;
+    check_headings(document, at, content, target.level, quote(document.heading_text(s)));
+  }
+
+  void replace(const Document& document, const Edit& edit, Change& change) {
+    std::string where;
+    const auto range = scope(document, edit, where);
+    const auto match = find_once(document, range, edit.old_text, "old_text", where);
+    change.replaced = change.anchor = match.lines;
+    change.at = match.lines.begin;
+    // Removing whole lines leaves no empty line behind; otherwise the replaced lines end where the
+    // match's last line ended.
+    if (!(match.before.empty() && edit.content.empty() && (match.after.empty() || match.after == "\n"))) {
+      auto text = match.before + edit.content + match.after;
+      if (text.empty() || text.back() != '\n') text += '\n';
+      change.lines = content_lines(text);
+    }
+    std::vector<int> old_levels, new_levels;
+    for (auto i = match.lines.begin; i < match.lines.end; ++i)
+      if (!document.fenced[i])
+        if (const auto heading = parse_heading(document.lines[i])) old_levels.push_back(heading->level);
+    for (const auto& heading : headings_in(change.lines)) new_levels.push_back(heading.level);
+    if (old_levels != new_levels)
+      throw Refusal("replace_in_section cannot add or remove headings (use add_section or delete_section)");
+  }
+
+  void add_section(const Document& document, const Edit& edit, Change& change) {
+    const auto spec = parse_section_spec(edit.target_section);
+    if (spec.level == 0 || spec.title.empty())
+      throw Refusal("target_section " + quote(edit.target_section) +
+                    " must be the new heading with its level, e.g. \"## Pitfalls\"");
+    std::size_t at = document.lines.size();
+    if (!edit.after_section.empty()) {
+      const auto s = section(document, edit.file, edit.after_section, "after_section");
+      const auto& after = document.sections[s];
+      at = after.end;
+      while (at > after.heading + 1 && is_blank(document.lines[at - 1])) --at;
+      change.anchor = {after.heading, after.heading + 1};
+    } else {
+      while (at > document.body_begin && is_blank(document.lines[at - 1])) --at;
+    }
+    if (at > 0 && !is_blank(document.lines[at - 1])) change.lines.emplace_back();
+    change.lines.push_back(heading_text(Heading{spec.level, spec.title}));
+    change.lines.emplace_back();
+    for (auto& line : content_lines(edit.content)) change.lines.push_back(std::move(line));
+    if (at < document.lines.size() && !is_blank(document.lines[at])) change.lines.emplace_back();
+    change.at = at;
+    check_headings(document, at, change.lines, 0, {});
+  }
+
+  void delete_section(const Document& document, const Edit& edit, Change& change) {
+    const auto s = section(document, edit.file, edit.target_section, "target_section");
+    auto begin = document.sections[s].heading;
+    const auto end = document.sections[s].end;
+    if (end == document.lines.size())
+      while (begin > document.body_begin && is_blank(document.lines[begin - 1])) --begin;
+    change.replaced = change.anchor = {begin, end};
+    change.at = begin;
+  }
+
+  const SkillDir& skill_;
+  std::map<std::string, Document> docs_;
+};
+
+std::string conflict_reason(const Change& other) {
+  if (other.whole_file)
+    return "conflicts with edits[" + std::to_string(other.edit) + "], which " +
+           (other.deletes_file ? "deletes " : "creates ") + other.file;
+  Range touched = other.anchor;
+  if (!other.replaced.empty()) touched = {std::min(touched.begin, other.replaced.begin), std::max(touched.end, other.replaced.end)};
+  if (touched.empty()) touched = {other.at, other.at + 1};
+  return "conflicts with edits[" + std::to_string(other.edit) + "], which touches " + other.file + " " +
+         describe_lines(touched);
+}
+
+bool conflict(const Change& a, const Change& b) {
+  if (a.file != b.file) return false;
+  if (a.whole_file || b.whole_file) return true;
+  const auto inserts_inside = [](const Change& insertion, const Change& replacement) {
+    return insertion.replaced.empty() && replacement.replaced.begin < insertion.at && insertion.at < replacement.replaced.end;
+  };
+  return overlaps(a.replaced, b.anchor) || overlaps(a.replaced, b.replaced) || overlaps(b.replaced, a.anchor) ||
+         inserts_inside(a, b) || inserts_inside(b, a);
+}
+
+// The output skill for a set of changes, and where every line of each rewritten file came from.
+struct Build {
+  SkillDir skill;
+  LineOrigins origins;
+};
+
+Build build(const SkillDir& input, const Patch& patch, std::vector<const Change*> changes, Resolver& resolver) {
+  Build out{input, {}};
+  std::stable_sort(changes.begin(), changes.end(), [](const Change* a, const Change* b) {
+    return std::tuple(a->file, a->at, !a->replaced.empty(), a->edit) < std::tuple(b->file, b->at, !b->replaced.empty(), b->edit);
+  });
+  for (auto first = changes.begin(); first != changes.end();) {
+    const auto& file = (*first)->file;
+    auto last = first;
+    while (last != changes.end() && (*last)->file == file) ++last;
+    if ((*first)->whole_file) {
+      const auto& change = **first;
+      if (change.deletes_file) {
+        out.skill.files.erase(file);
+      } else {
+        const auto& content = patch.edits[change.edit].content;
+        out.skill.files[file] = {content, false};
+        out.origins[file].assign(split_lines(content).size(), LineOrigin{{}, 0, change.edit});
+      }
+      first = last;
+      continue;
+    }
+    const auto& doc = resolver.doc(file);
+    const auto eol = line_ending(doc.lines);
+    std::vector<std::string> lines;
+    auto& origins = out.origins[file];
+    std::size_t cursor = 0;
+    const auto copy_to = [&](std::size_t end) {
+      for (; cursor < end; ++cursor) {
+        lines.push_back(doc.lines[cursor]);
+        origins.push_back({file, cursor});
+      }
+    };
+    for (auto it = first; it != last; ++it) {
+      const auto& change = **it;
+      copy_to(change.at);
+      for (const auto& line : change.lines) {
+        lines.push_back(line + eol);
+        origins.push_back({{}, 0, change.edit});
+      }
+      if (!change.replaced.empty()) cursor = std::max(cursor, change.replaced.end);
+    }
+    copy_to(doc.lines.size());
+    // Only the last line may lack a terminator, and it does when the original's last line did.
+    const bool unterminated = !doc.lines.empty() && !doc.lines.back().ends_with('\n');
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const bool last_line = i + 1 == lines.size();
+      if (last_line && unterminated)
+        lines[i] = std::string(line_text(lines[i]));
+      else if (!lines[i].ends_with('\n'))
+        lines[i] += eol;
+    }
+    out.skill.files[file].bytes = join_lines(lines);
+    first = last;
+  }
+  return out;
+}
+
+// Where the text of `doc` (the file `path`) links to or mentions `target`; npos when it does not.
+std::size_t mention_line(const std::string& path, const Document& doc, const std::string& target) {
+  if (path == kSkillMd)
+    if (const auto mentions = reference_mentions(doc); mentions.contains(target)) return mentions.at(target);
+  for (const auto& link : find_links(doc)) {
+    const auto resolved = resolve_link(path, link.target);
+    if (resolved.kind == LinkTarget::Kind::local && resolved.path == target) return link.line;
+  }
+  return npos;
+}
+
+// Checks that need the output: pairing, links, sections left empty or duplicated, code fences.
+std::map<std::size_t, std::string> check_output(const Build& out, const std::vector<const Change*>& changes,
+                                                 Resolver& resolver, const SkillDir& input) {
+  std::map<std::size_t, std::string> failures;
+  const auto fail = [&](std::size_t edit, std::string reason) { failures.try_emplace(edit, std::move(reason)); };
+  std::map<std::string, Document> docs;
+  for (const auto& [path, file] : out.skill.files)
+    if (path == kSkillMd || (path.starts_with(kReferencesDir) && path.ends_with(".md")))
+      docs.emplace(path, parse_skill_file(path, file.bytes));
+
+  for (const auto* change : changes) {
+    const auto& file = change->file;
+    if (change->whole_file && is_reference(file)) {
+      if (change->deletes_file) {
+        for (const auto& [path, doc] : docs)
+          if (const auto line = mention_line(path, doc, file); line != npos)
+            fail(change->edit, path + " line " + std::to_string(line + 1) + " still links to " + file +
+                                   " (remove the link in the same patch)");
+      } else if (!docs.contains(std::string(kSkillMd)) ||
+                 mention_line(std::string(kSkillMd), docs.at(std::string(kSkillMd)), file) == npos) {
+        fail(change->edit, file + " is not linked from SKILL.md (add the link in the same patch)");
+      }
+    }
+    for (const auto& path : change->link_paths)
+      if (!out.skill.exists(path) || is_sidecar(path))
+        fail(change->edit, "content links to " + path + ", which does not exist in the skill");
+  }
+
+  for (const auto& [file, origins] : out.origins) {
+    const auto found = docs.find(file);
+    if (found == docs.end()) continue;
+    const auto& doc = found->second;
+    const Document* original = input.text(file) != nullptr ? &resolver.doc(file) : nullptr;
+    const auto edit_of = [&](std::size_t line) { return origins[line].edit; };
+
+    std::map<std::pair<int, std::string>, std::size_t> before, after;
+    if (original != nullptr)
+      for (const auto& section : original->sections) ++before[{section.level, section.title}];
+    for (const auto& section : doc.sections) ++after[{section.level, section.title}];
+    for (std::size_t s = 0; s < doc.sections.size(); ++s) {
+      const auto& section = doc.sections[s];
+      const std::pair key{section.level, section.title};
+      if (after[key] > 1 && after[key] > before[key] && edit_of(section.heading) != npos)
+        fail(edit_of(section.heading), "leaves a duplicate section " + quote(doc.heading_text(s)) + " in " + file);
+      bool empty = true;
+      for (auto i = section.heading + 1; i < section.end && empty; ++i) empty = is_blank(doc.lines[i]);
+      if (!empty) continue;
+      const auto heading_edit = edit_of(section.heading);
+      if (heading_edit != npos) {
+        fail(heading_edit, "leaves the section " + quote(doc.heading_text(s)) + " in " + file + " empty");
+        continue;
+      }
+      if (original == nullptr) continue;
+      const auto source = origins[section.heading].line;
+      for (const auto& was : original->sections) {
+        if (was.heading != source) continue;
+        bool was_empty = true;
+        for (auto i = was.heading + 1; i < was.end && was_empty; ++i) was_empty = is_blank(original->lines[i]);
+        if (was_empty) break;
+        for (const auto* change : changes)
+          if (change->file == file && overlaps(change->replaced, {was.heading + 1, was.end}))
+            fail(change->edit, "leaves the section " + quote(doc.heading_text(s)) + " in " + file +
+                                   " empty (use delete_section to remove a section)");
+      }
+    }
+
+    if (original == nullptr) continue;
+    for (std::size_t i = 0; i < origins.size(); ++i) {
+      const auto& origin = origins[i];
+      if (origin.edit != npos || doc.fenced[i] == original->fenced[origin.line]) continue;
+      // The culprit is the nearest change above the first line whose kind (text or code) flipped.
+      const Change* culprit = nullptr;
+      for (const auto* change : changes)
+        if (change->file == file && change->at <= origin.line && (culprit == nullptr || change->at >= culprit->at))
+          culprit = change;
+      if (culprit != nullptr)
+        fail(culprit->edit, "unbalances a code fence: " + file + " line " + std::to_string(origin.line + 1) +
+                                " would change between text and code");
+      break;
+    }
+  }
+  return failures;
+}
+
+}  // namespace
+
+std::string_view status_name(EditStatus status) {
+  switch (status) {
+    case EditStatus::applied: return "applied";
+    case EditStatus::failed: return "failed";
+    case EditStatus::not_applied: return "not applied";
+  }
+  return "?";
+}
+
+std::size_t ApplyResult::applied() const {
+  return static_cast<std::size_t>(
+      std::count_if(edits.begin(), edits.end(), [](const EditResult& e) { return e.status == EditStatus::applied; }));
+}
+
+std::size_t ApplyResult::failed() const {
+  return static_cast<std::size_t>(
+      std::count_if(edits.begin(), edits.end(), [](const EditResult& e) { return e.status == EditStatus::failed; }));
+}
+
+ApplyResult apply_patch(const SkillDir& skill, const std::string& name, const Patch& patch, const ApplyOptions& options) {
+  ApplyResult result;
+  result.edits.resize(patch.edits.size());
+  const auto fail = [&](std::size_t edit, const std::string& reason) {
+    result.edits[edit] = {EditStatus::failed, reason};
+  };
+  Resolver resolver(skill);
+  std::vector<std::optional<Change>> changes(patch.edits.size());
+  for (std::size_t i = 0; i < patch.edits.size(); ++i) {
+    try {
+      changes[i] = resolver.resolve(patch.edits[i], i);
+    } catch (const Refusal& refusal) {
+      fail(i, refusal.what());
+    }
+  }
+  for (std::size_t i = 0; i < changes.size(); ++i)
+    for (std::size_t j = i + 1; j < changes.size(); ++j)
+      if (changes[i] && changes[j] && conflict(*changes[i], *changes[j])) {
+        if (result.edits[i].status != EditStatus::failed) fail(i, conflict_reason(*changes[j]));
+        if (result.edits[j].status != EditStatus::failed) fail(j, conflict_reason(*changes[i]));
+      }
+
+  // Checks on the output can fail edits that others depend on: repeat until nothing more fails.
+  Build out;
+  for (;;) {
+    std::vector<const Change*> alive;
+    for (std::size_t i = 0; i < changes.size(); ++i)
+      if (changes[i] && result.edits[i].status != EditStatus::failed) alive.push_back(&*changes[i]);
+    out = build(skill, patch, alive, resolver);
+    const auto failures = check_output(out, alive, resolver, skill);
+    if (failures.empty()) break;
+    for (const auto& [edit, reason] : failures) fail(edit, reason);
+  }
+  if (result.failed() > 0 && !options.partial) return result;
+  for (auto& edit : result.edits)
+    if (edit.status != EditStatus::failed) edit.status = EditStatus::applied;
+
+  auto provenance = follow_lines(read_provenance(skill), out.origins, out.skill);
+  add_edit_blocks(provenance, out.origins, patch);
+  if (options.budgets.overflow == OverflowPolicy::move_to_references)
+    result.moves = move_overflow(out.skill, provenance, options.budgets.skill_md);
+  write_provenance(out.skill, std::move(provenance));
+  result.problems = validate_skill(out.skill, name, options.budgets);
+  result.ok = result.problems.empty();
+  if (!result.ok) {  // nothing is written: no edit is applied
+    for (auto& edit : result.edits)
+      if (edit.status == EditStatus::applied) edit.status = EditStatus::not_applied;
+    return result;
+  }
+  result.skill = std::move(out.skill);
+  return result;
+}
+
+namespace {
+
+bool contains(const fs::path& outer, const fs::path& inner) {
+  const auto a = outer.string(), b = inner.string();
+  return b.size() > a.size() && b.starts_with(a) && b[a.size()] == '/';
+}
+
+fs::path normalized(const fs::path& path) {
+  auto out = fs::weakly_canonical(fs::absolute(path));
+  if (out.filename().empty()) out = out.parent_path();
+  return out;
+}
+
+}  // namespace
+
+ApplyResult apply_patch_to_directory(const fs::path& input, const Patch& patch, const fs::path& output,
+                                     const ApplyOptions& options) {
+  const auto skill = load_skill_dir(input);
+  const auto in = normalized(input), out = normalized(output);
+  if (in == out) throw InputError(output.string() + ": is the input directory (the input is never modified)");
+  if (contains(in, out) || contains(out, in))
+    throw InputError(output.string() + ": the output and the input directory must not contain each other");
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(out, ec))) {
+    if (!fs::is_directory(fs::symlink_status(out, ec)) ||
+        (!fs::exists(out / std::string(kSkillMd)) && !fs::is_empty(out, ec)))
+      throw InputError(output.string() + ": exists and is not a skill directory (refusing to replace it)");
+  }
+  auto result = apply_patch(skill, directory_name(output), patch, options);
+  if (result.ok) write_skill_dir(result.skill, out);
+  return result;
+}
+
+std::string format_apply_result(const ApplyResult& result, const Patch& patch) {
+  std::string text;
+  for (std::size_t i = 0; i < patch.edits.size(); ++i) {
+    const auto& edit = patch.edits[i];
+    const auto& status = result.edits[i];
+    text += "edits[" + std::to_string(i) + "] " + std::string(status_name(status.status)) + ": " +
+            std::string(op_name(edit.op)) + " " + edit.file;
+    if (!edit.target_section.empty())
+      text += " " + quote(edit.target_section);
+    else if (!edit.target_text.empty() || !edit.old_text.empty())
+      text += " at " + quote(edit.target_text.empty() ? edit.old_text : edit.target_text);
+    if (status.status == EditStatus::failed) text += ": " + status.reason;
+    text += "\n";
+  }
+  for (const auto& move : result.moves) text += move + "\n";
+  for (const auto& problem : result.problems) text += "problem: " + format_problem(problem) + "\n";
+  return text;
+}
+
+nlohmann::json apply_result_json(const ApplyResult& result, const Patch& patch) {
+  auto edits = nlohmann::json::array();
+  for (std::size_t i = 0; i < patch.edits.size(); ++i)
+    edits.push_back({{"index", i},
+                     {"op", op_name(patch.edits[i].op)},
+                     {"file", patch.edits[i].file},
+                     {"status", status_name(result.edits[i].status)},
+                     {"reason", result.edits[i].reason}});
+  return {{"ok", result.ok},
+          {"applied", result.applied()},
+          {"failed", result.failed()},
+          {"edits", edits},
+          {"moves", result.moves},
+          {"problems", problems_json(result.problems)}};
+}
+
+}  // namespace t2s::skill

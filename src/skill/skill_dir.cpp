@@ -1,0 +1,121 @@
+#include "t2s/skill/skill_dir.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "t2s/core/error.hpp"
+
+namespace t2s::skill {
+
+namespace fs = std::filesystem;
+
+const std::string* SkillDir::text(std::string_view path) const {
+  const auto found = files.find(path);
+  return found == files.end() ? nullptr : &found->second.bytes;
+}
+
+bool SkillDir::exists(std::string_view path) const {
+  if (path.empty() || files.contains(path)) return true;
+  const std::string prefix = std::string(path) + "/";
+  const auto next = files.lower_bound(prefix);
+  return next != files.end() && next->first.starts_with(prefix);
+}
+
+namespace {
+
+constexpr auto kExecutable = fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(path.string() + ": read failed");
+  return bytes;
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) throw Error(path.string() + ": write failed");
+}
+
+// Swaps `from` into `to`'s place; the old `to` ends up at `from`. Falls back to two renames where
+// the file system cannot exchange atomically.
+void exchange(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) == 0) return;
+  if (errno != EINVAL && errno != ENOSYS)
+    throw Error(to.string() + ": cannot replace: " + std::strerror(errno));
+  const fs::path old = from.string() + ".old";
+  fs::rename(to, old);
+  fs::rename(from, to);
+  fs::rename(old, from);
+}
+
+}  // namespace
+
+SkillDir load_skill_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_symlink(dir, ec) || !fs::is_directory(dir, ec))
+    throw InputError(dir.string() + ": not a skill directory (no such directory)");
+  SkillDir skill;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+    const auto& path = it->path();
+    const auto relative = path.lexically_relative(dir).generic_string();
+    for (const char c : relative)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        throw InputError(path.string() + ": file name has control characters");
+    const auto status = it->symlink_status();
+    if (fs::is_symlink(status))
+      throw InputError(path.string() + ": symbolic links are not allowed in a skill (they may point outside it)");
+    if (fs::is_directory(status)) continue;
+    if (!fs::is_regular_file(status)) throw InputError(path.string() + ": not a regular file");
+    skill.files[relative] = {read_bytes(path), (status.permissions() & fs::perms::owner_exec) != fs::perms::none};
+  }
+  return skill;
+}
+
+std::string directory_name(const fs::path& dir) {
+  auto path = fs::absolute(dir).lexically_normal();
+  if (path.filename().empty()) path = path.parent_path();  // a trailing separator
+  return path.filename().string();
+}
+
+void write_skill_dir(const SkillDir& skill, const fs::path& out) {
+  static std::atomic<unsigned> counter{0};
+  auto target = fs::absolute(out).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // a trailing separator
+  const auto name = target.filename().string();
+  const auto parent = target.parent_path();
+  fs::create_directories(parent);
+  const auto temporary =
+      parent / ("." + name + ".t2s-partial-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  struct RemoveOnExit {
+    fs::path path;
+    ~RemoveOnExit() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } cleanup{temporary};
+  fs::remove_all(temporary);
+  fs::create_directory(temporary);
+  for (const auto& [path, file] : skill.files) {
+    const auto file_path = temporary / path;
+    fs::create_directories(file_path.parent_path());
+    write_bytes(file_path, file.bytes);
+    if (file.executable) fs::permissions(file_path, kExecutable, fs::perm_options::add);
+  }
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(target, ec)))
+    exchange(temporary, target);  // the old directory is now `temporary`, removed on exit
+  else
+    fs::rename(temporary, target);
+}
+
+}  // namespace t2s::skill

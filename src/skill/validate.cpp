@@ -1,0 +1,217 @@
+#include "t2s/skill/validate.hpp"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include "t2s/core/text.hpp"
+#include "t2s/skill/frontmatter.hpp"
+#include "t2s/skill/paths.hpp"
+
+namespace t2s::skill {
+
+namespace {
+
+constexpr std::string_view kAllowedKeys[] = {"name", "description", "license", "compatibility", "metadata", "allowed-tools"};
+constexpr std::size_t kMaxName = 64, kMaxDescription = 1024, kMaxCompatibility = 500;
+
+std::size_t characters(std::string_view text) {
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// `<tag ...>` or `</tag>`: what Claude's rule forbids in a description.
+bool has_xml_tag(std::string_view text) {
+  for (auto open = text.find('<'); open != std::string_view::npos; open = text.find('<', open + 1)) {
+    auto i = open + 1;
+    if (i < text.size() && text[i] == '/') ++i;
+    if (i >= text.size() || !((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= 'A' && text[i] <= 'Z'))) continue;
+    const auto close = text.find_first_of("<>\n", i);
+    if (close != std::string_view::npos && text[close] == '>') return true;
+  }
+  return false;
+}
+
+class Checker {
+ public:
+  Checker(const SkillDir& skill, std::string_view name, const Budgets& budgets)
+      : skill_(skill), name_(name), budgets_(budgets) {}
+
+  std::vector<Problem> run() {
+    const auto* skill_md = skill_.text(kSkillMd);
+    if (skill_md == nullptr) {
+      add(std::string(kSkillMd), 0, "skill-md", "missing: a skill is a directory with a SKILL.md");
+    } else {
+      check_skill_md(*skill_md);
+    }
+    for (const auto& [path, file] : skill_.files) {
+      if (!path.starts_with(kReferencesDir) || !path.ends_with(".md")) continue;
+      check_utf8(path, file.bytes);
+      if (!is_reference(path))
+        add(path, 0, "reference-depth", "reference files belong directly in references/ (one level deep)");
+      check_links(path, parse_skill_file(path, file.bytes));
+      check_budget(path, file.bytes, budgets_.reference);
+      if (is_reference(path) && !mentioned_.contains(path))
+        add(path, 0, "orphan-reference", "not mentioned in SKILL.md: references are loaded from SKILL.md links");
+    }
+    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+      return std::tie(a.file, a.line) < std::tie(b.file, b.line);
+    });
+    return std::move(problems_);
+  }
+
+ private:
+  void add(std::string file, std::size_t line, std::string rule, std::string message) {
+    problems_.push_back({std::move(file), line, std::move(rule), std::move(message)});
+  }
+
+  void check_utf8(const std::string& path, std::string_view text) {
+    const auto bad = find_invalid_utf8(text);
+    if (bad != std::string_view::npos)
+      add(path, static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n')) + 1,
+          "utf8", "not valid UTF-8");
+  }
+
+  void check_skill_md(const std::string& text) {
+    const std::string file(kSkillMd);
+    check_utf8(file, text);
+    try {
+      const auto skill_md = parse_skill_md(text);
+      check_frontmatter(skill_md.frontmatter);
+      if (skill_md.body_lines() >= kMaxBodyLines)
+        add(file, skill_md.doc.body_begin + kMaxBodyLines, "body-lines",
+            "the body has " + std::to_string(skill_md.body_lines()) + " lines; the specification wants fewer than " +
+                std::to_string(kMaxBodyLines) + " (move material to references/)");
+    } catch (const SkillMdError& e) {
+      add(file, e.line(), "frontmatter", e.reason());
+    }
+    const auto doc = parse_skill_file(file, text);
+    for (const auto& [path, line] : reference_mentions(doc)) mentioned_.insert(path);
+    check_links(file, doc);
+    check_budget(file, text, budgets_.skill_md);
+  }
+
+  void check_frontmatter(const Frontmatter& frontmatter) {
+    const std::string file(kSkillMd);
+    for (const auto& [key, value] : frontmatter.fields)
+      if (std::find(std::begin(kAllowedKeys), std::end(kAllowedKeys), key) == std::end(kAllowedKeys))
+        add(file, value.line, "frontmatter-key",
+            "unknown key '" + key +
+                "' (allowed: name, description, license, compatibility, metadata, allowed-tools; "
+                "put anything else under metadata)");
+    check_name(frontmatter);
+    if (const auto* description = required_string(frontmatter, "description")) {
+      const auto length = characters(description->text);
+      if (length == 0 || length > kMaxDescription)
+        add(file, description->line, "description",
+            "description has " + std::to_string(length) + " characters (1-" + std::to_string(kMaxDescription) + ")");
+      if (has_xml_tag(description->text)) add(file, description->line, "description", "description contains an XML tag");
+    }
+    if (const auto* license = frontmatter.find("license"); license && license->kind != YamlValue::Kind::scalar)
+      add(file, license->line, "license", "license must be a string, not " + std::string(kind_name(license->kind)));
+    if (const auto* compatibility = frontmatter.find("compatibility")) {
+      const auto length = characters(compatibility->text);
+      if (compatibility->kind != YamlValue::Kind::scalar)
+        add(file, compatibility->line, "compatibility",
+            "compatibility must be a string, not " + std::string(kind_name(compatibility->kind)));
+      else if (length == 0 || length > kMaxCompatibility)
+        add(file, compatibility->line, "compatibility",
+            "compatibility has " + std::to_string(length) + " characters (1-" + std::to_string(kMaxCompatibility) + ")");
+    }
+    if (const auto* metadata = frontmatter.find("metadata")) {
+      if (metadata->kind != YamlValue::Kind::mapping)
+        add(file, metadata->line, "metadata", "metadata must be a mapping of strings to strings");
+      for (const auto& [key, value] : metadata->items)
+        if (value.kind != YamlValue::Kind::scalar)
+          add(file, value.line, "metadata",
+              "metadata." + key + " must be a string, not " + std::string(kind_name(value.kind)));
+    }
+    if (const auto* tools = frontmatter.find("allowed-tools")) {
+      const bool list_of_strings = tools->kind == YamlValue::Kind::sequence &&
+                                   std::all_of(tools->items.begin(), tools->items.end(), [](const auto& item) {
+                                     return item.second.kind == YamlValue::Kind::scalar;
+                                   });
+      if (tools->kind != YamlValue::Kind::scalar && !list_of_strings)
+        add(file, tools->line, "allowed-tools", "allowed-tools must be a string of tool names or a list of strings");
+    }
+  }
+
+  const YamlValue* required_string(const Frontmatter& frontmatter, const std::string& key) {
+    const auto* value = frontmatter.find(key);
+    if (value == nullptr) {
+      add(std::string(kSkillMd), 1, key, key + " is missing (required)");
+      return nullptr;
+    }
+    if (value->kind != YamlValue::Kind::scalar) {
+      add(std::string(kSkillMd), value->line, key, key + " must be a string, not " + std::string(kind_name(value->kind)));
+      return nullptr;
+    }
+    return value;
+  }
+
+  void check_name(const Frontmatter& frontmatter) {
+    const auto* value = required_string(frontmatter, "name");
+    if (value == nullptr) return;
+    const auto& name = value->text;
+    const auto problem = [&](const std::string& message) { add(std::string(kSkillMd), value->line, "name", message); };
+    if (name.empty() || name.size() > kMaxName)
+      problem("name has " + std::to_string(characters(name)) + " characters (1-" + std::to_string(kMaxName) + ")");
+    if (!std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }))
+      problem("name '" + name + "' may only hold lowercase letters a-z, digits and hyphens");
+    if (name.starts_with('-') || name.ends_with('-')) problem("name '" + name + "' starts or ends with a hyphen");
+    if (name.find("--") != std::string::npos) problem("name '" + name + "' has consecutive hyphens");
+    if (name != name_) problem("name '" + name + "' differs from the directory name '" + name_ + "'");
+  }
+
+  void check_links(const std::string& file, const Document& doc) {
+    for (const auto& link : find_links(doc)) {
+      const auto target = resolve_link(file, link.target);
+      const auto line = link.line + 1;
+      using Kind = LinkTarget::Kind;
+      if (target.kind == Kind::absolute)
+        add(file, line, "link", "link '" + link.target + "' is absolute: links must be relative to the skill");
+      else if (target.kind == Kind::escapes)
+        add(file, line, "link", "link '" + link.target + "' leaves the skill directory");
+      else if (target.kind == Kind::local && (is_sidecar(target.path) || !skill_.exists(target.path)))
+        add(file, line, "link", "link '" + link.target + "' points to " + (target.path.empty() ? "." : target.path) +
+                                    ", which does not exist in the skill");
+    }
+  }
+
+  void check_budget(const std::string& file, std::string_view text, const Limits& limits) {
+    for (const auto& overflow : over_budget(text, limits)) add(file, 0, "budget", file + " has " + overflow);
+  }
+
+  const SkillDir& skill_;
+  std::string name_;
+  const Budgets& budgets_;
+  std::vector<Problem> problems_;
+  std::set<std::string> mentioned_;
+};
+
+}  // namespace
+
+std::vector<Problem> validate_skill(const SkillDir& skill, std::string_view name, const Budgets& budgets) {
+  return Checker(skill, name, budgets).run();
+}
+
+std::string format_problem(const Problem& problem) {
+  std::string text = problem.file;
+  if (problem.line != 0) text.append(":").append(std::to_string(problem.line));
+  return text.append(": [").append(problem.rule).append("] ").append(problem.message);
+}
+
+std::string format_problems(const std::vector<Problem>& problems, std::string_view dir) {
+  std::string text;
+  for (const auto& problem : problems) text.append(dir).append("/").append(format_problem(problem)).append("\n");
+  return text;
+}
+
+nlohmann::json problems_json(const std::vector<Problem>& problems) {
+  auto list = nlohmann::json::array();
+  for (const auto& problem : problems)
+    list.push_back({{"file", problem.file}, {"line", problem.line}, {"rule", problem.rule}, {"message", problem.message}});
+  return list;
+}
+
+}  // namespace t2s::skill

@@ -1,0 +1,271 @@
+// The apply semantics the golden files do not pin down one by one: line endings, ordering,
+// conflicts, partial mode, provenance across patches, budgets, atomic writes.
+#include <gtest/gtest.h>
+
+#include "skill_test_util.hpp"
+#include "t2s/core/error.hpp"
+#include "t2s/skill/apply.hpp"
+#include "t2s/skill/provenance.hpp"
+#include "testutil/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace t2s;
+using namespace t2s::skill;
+
+const std::string kFrontmatter = "---\nname: demo\ndescription: A demo skill. Use it in tests.\n---\n";
+
+SkillDir demo(const std::string& body) {
+  SkillDir skill;
+  skill.files["SKILL.md"] = {kFrontmatter + body, false};
+  return skill;
+}
+
+Edit edit(Op op, std::string section, std::string content, std::string text = {}) {
+  Edit e;
+  e.file = "SKILL.md";
+  e.op = op;
+  e.target_section = std::move(section);
+  e.content = std::move(content);
+  (op == Op::replace_in_section ? e.old_text : e.target_text) = std::move(text);
+  return e;
+}
+
+Patch patch_of(std::vector<Edit> edits) {
+  Patch patch;
+  patch.edits = std::move(edits);
+  patch.sha256 = "patch-hash";
+  return patch;
+}
+
+// SKILL.md after applying, or the report when it fails.
+std::string applied(const SkillDir& skill, const Patch& patch, const ApplyOptions& options = {}) {
+  const auto result = apply_patch(skill, "demo", patch, options);
+  if (!result.ok) return "FAILED:\n" + format_apply_result(result, patch);
+  return *result.skill.text("SKILL.md");
+}
+
+TEST(Apply, CrlfFilesStayCrlfAndAMissingFinalNewlineStaysMissing) {
+  const std::string crlf = "---\r\nname: demo\r\ndescription: d\r\n---\r\n# Demo\r\n\r\n## Tips\r\n\r\n- one\r\n";
+  SkillDir skill;
+  skill.files["SKILL.md"] = {crlf, false};
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::append_to_section, "## Tips", "- two\n- three")})),
+            crlf + "- two\r\n- three\r\n");
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "## Tips", "- uno", "- one\r\n")})),
+            "---\r\nname: demo\r\ndescription: d\r\n---\r\n# Demo\r\n\r\n## Tips\r\n\r\n- uno\r\n");
+
+  const auto unterminated = demo("# Demo\n\n## Tips\n\n- one");
+  EXPECT_EQ(applied(unterminated, patch_of({edit(Op::append_to_section, "## Tips", "- two")})),
+            kFrontmatter + "# Demo\n\n## Tips\n\n- one\n- two");
+  EXPECT_EQ(applied(unterminated, patch_of({edit(Op::insert_before, "", "- zero", "- one")})),
+            kFrontmatter + "# Demo\n\n## Tips\n\n- zero\n- one");
+}
+
+TEST(Apply, FencedHashLinesAreNotSections) {
+  // The spreadsheet skill has "# Formulas" inside a code block: the bare title still names one section.
+  const auto skill = test::test_skill("spreadsheet-edit");
+  const auto result = apply_patch(skill, "spreadsheet-edit",
+                                  patch_of({edit(Op::append_to_section, "Formulas", "### Dates\n\n- Serial numbers.")}));
+  EXPECT_TRUE(result.ok) << format_apply_result(result, patch_of({}));
+}
+
+TEST(Apply, EditsResolveAgainstTheOriginalSoOrderDoesNotMatter) {
+  const auto skill = demo("# Demo\n\n## A\n\n- a1\n- a2\n\n## B\n\nText b.\n");
+  std::vector<Edit> edits = {edit(Op::replace_in_section, "## A", "- a-two", "- a2"),
+                             edit(Op::add_section, "## C", "Text c.", ""),
+                             edit(Op::insert_before, "", "- a0", "- a1"),
+                             edit(Op::delete_section, "## B", "")};
+  const auto forward = applied(skill, patch_of(edits));
+  std::reverse(edits.begin(), edits.end());
+  EXPECT_EQ(applied(skill, patch_of(edits)), forward);
+  EXPECT_EQ(forward, kFrontmatter + "# Demo\n\n## A\n\n- a0\n- a1\n- a-two\n\n## C\n\nText c.\n");
+  // An edit cannot build on what another edit of the same patch creates.
+  const auto later = applied(skill, patch_of({edit(Op::add_section, "## C", "Text c."),
+                                              edit(Op::append_to_section, "## C", "More c.")}));
+  EXPECT_NE(later.find("edits[1] failed: append_to_section SKILL.md \"## C\": target_section \"## C\": no such section"),
+            std::string::npos) << later;
+}
+
+TEST(Apply, InsertionsAtOnePointLandInPatchOrderAndNeverConflict) {
+  const auto skill = demo("# Demo\n\n## A\n\n- a1\n");
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::insert_after, "", "- x", "- a1"), edit(Op::append_to_section, "## A", "- y"),
+                                     edit(Op::insert_after, "## A", "- z", "- a1")})),
+            kFrontmatter + "# Demo\n\n## A\n\n- a1\n- x\n- y\n- z\n");
+}
+
+TEST(Apply, ConflictsAreOverlapsWithReplacedLines) {
+  const auto skill = demo("# Demo\n\n## A\n\n- a1\n- a2\n- a3\n\n## B\n\n- b1\n");
+  // Inserting at the edge of a replaced range is fine; inside it, or anchored on it, is not.
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "", "- A2\n- A3", "- a2\n- a3"),
+                                     edit(Op::insert_before, "", "- between", "- a2")})).substr(0, 7),
+            "FAILED:");
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "", "- A2", "- a2"),
+                                     edit(Op::insert_after, "", "- after a1", "- a1"),
+                                     edit(Op::insert_before, "", "- before a3", "- a3")})),
+            kFrontmatter + "# Demo\n\n## A\n\n- a1\n- after a1\n- A2\n- before a3\n- a3\n\n## B\n\n- b1\n");
+  const auto overlap = applied(skill, patch_of({edit(Op::delete_section, "## A", ""),
+                                                edit(Op::replace_in_section, "", "- A3", "- a3")}));
+  EXPECT_NE(overlap.find("edits[0] failed: delete_section SKILL.md \"## A\": conflicts with edits[1], which touches SKILL.md line 11"),
+            std::string::npos) << overlap;
+  EXPECT_NE(overlap.find("edits[1] failed: replace_in_section SKILL.md at \"- a3\": conflicts with edits[0], which touches SKILL.md lines 7-12"),
+            std::string::npos) << overlap;
+  // Deleting one section and appending to the one before it is fine.
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::delete_section, "## B", ""), edit(Op::append_to_section, "## A", "- a4")})),
+            kFrontmatter + "# Demo\n\n## A\n\n- a1\n- a2\n- a3\n- a4\n");
+}
+
+TEST(Apply, PartialModeSkipsWhatFailsIncludingBothSidesOfAConflict) {
+  const auto skill = demo("# Demo\n\n## A\n\n- a1\n\n## B\n\n- b1\n");
+  const auto patch = patch_of({edit(Op::replace_in_section, "", "- A1", "- a1"), edit(Op::delete_section, "## A", ""),
+                               edit(Op::append_to_section, "## B", "- b2"), edit(Op::append_to_section, "## Z", "- z")});
+  const auto atomic = apply_patch(skill, "demo", patch);
+  EXPECT_FALSE(atomic.ok);
+  EXPECT_EQ(atomic.failed(), 3u);
+  EXPECT_EQ(atomic.applied(), 0u);
+  EXPECT_EQ(atomic.edits[2].status, EditStatus::not_applied);
+  const auto partial = apply_patch(skill, "demo", patch, {.partial = true});
+  ASSERT_TRUE(partial.ok);
+  EXPECT_EQ(partial.applied(), 1u);
+  EXPECT_EQ(*partial.skill.text("SKILL.md"), kFrontmatter + "# Demo\n\n## A\n\n- a1\n\n## B\n\n- b1\n- b2\n");
+  const auto json = apply_result_json(partial, patch);
+  EXPECT_EQ(json["edits"][3]["status"], "failed");
+  EXPECT_NE(json["edits"][3]["reason"].get<std::string>().find("no such section"), std::string::npos);
+}
+
+TEST(Apply, ProvenanceRecordsEveryBlockAndFollowsItsLines) {
+  const auto skill = demo("# Demo\n\n## A\n\n- a1\n\n## B\n\n- b1\n");
+  auto first = patch_of({edit(Op::append_to_section, "## A", "- a2\n- a3"), edit(Op::append_to_section, "## B", "- b2")});
+  first.edits[0].support = {"t1", "t2"};
+  first.edits[1].support = {"t3"};
+  first.origin = {"model-x", "mh", "ph", {"L1/0", "L0/4"}, 20};
+  const auto one = apply_patch(skill, "demo", first);
+  ASSERT_TRUE(one.ok);
+  auto blocks = read_provenance(one.skill).blocks;
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_EQ(blocks[0].first_line, 10u);
+  EXPECT_EQ(blocks[0].last_line, 11u);
+  EXPECT_EQ(blocks[0].section, "## A");
+  EXPECT_EQ(blocks[0].support, (std::vector<std::string>{"t1", "t2"}));
+  EXPECT_EQ(blocks[0].origin.merge_path, first.origin.merge_path);
+  EXPECT_EQ(blocks[0].patch_sha256, "patch-hash");
+  EXPECT_EQ(blocks[1].first_line, 16u);
+  EXPECT_EQ(describe(blocks[0]), "SKILL.md:10-11 append_to_section (edits[0]) in ## A: support 2/20 [t1, t2]; "
+                                 "merge L1/0 > L0/4; model model-x (mh); prompt ph");
+
+  // A second patch shifts the first block, shrinks it where a line is replaced, and drops the
+  // block whose lines are deleted.
+  auto second = patch_of({edit(Op::insert_before, "", "- a0", "- a1"), edit(Op::replace_in_section, "", "- A3", "- a3"),
+                          edit(Op::delete_section, "## B", "")});
+  second.sha256 = "second-hash";
+  const auto two = apply_patch(one.skill, "demo", second);
+  ASSERT_TRUE(two.ok) << format_apply_result(two, second);
+  blocks = read_provenance(two.skill).blocks;
+  ASSERT_EQ(blocks.size(), 3u) << two.skill.text(".trace2skill/provenance.json");
+  EXPECT_EQ(blocks[0].first_line, 9u);  // "- a0"
+  EXPECT_EQ(blocks[0].patch_sha256, "second-hash");
+  EXPECT_EQ(blocks[1].first_line, 11u);  // "- a2", from the first patch
+  EXPECT_EQ(blocks[1].last_line, 11u);
+  EXPECT_EQ(blocks[1].patch_sha256, "patch-hash");
+  EXPECT_EQ(blocks[2].first_line, 12u);  // "- A3"
+  EXPECT_EQ(blocks[2].op, "replace_in_section");
+  EXPECT_EQ(*two.skill.text("SKILL.md"), kFrontmatter + "# Demo\n\n## A\n\n- a0\n- a1\n- a2\n- A3\n");
+}
+
+TEST(Apply, BudgetsRefuseOrMoveTheLeastSupportedSections) {
+  std::string big;
+  for (int i = 0; i < 40; ++i) big += "- Guidance line " + std::to_string(i) + " with enough words to take room.\n";
+  const auto skill = demo("# Demo\n\nIntro.\n\n## Core\n\nHand-written core rules.\n");
+  auto patch = patch_of({edit(Op::add_section, "## Charts", big), edit(Op::add_section, "## Pivots", big),
+                         edit(Op::append_to_section, "## Core", "- A well supported rule.")});
+  patch.edits[0].support = {"t1", "t2", "t3"};
+  patch.edits[1].support = {"t4"};
+  patch.edits[2].support = {"t5"};
+  ApplyOptions options;
+  options.budgets.skill_md = {60, 0, 0};
+
+  const auto refused = apply_patch(skill, "demo", patch, options);
+  EXPECT_FALSE(refused.ok);
+  ASSERT_EQ(refused.problems.size(), 1u);
+  EXPECT_EQ(refused.problems[0].rule, "budget");
+  EXPECT_NE(format_apply_result(refused, patch).find("problem: SKILL.md: [budget] SKILL.md has"), std::string::npos);
+
+  options.budgets.overflow = OverflowPolicy::move_to_references;
+  const auto moved = apply_patch(skill, "demo", patch, options);
+  ASSERT_TRUE(moved.ok) << format_apply_result(moved, patch);
+  // Core and Pivots both have support 1: the tie goes to the later section, and one move suffices.
+  EXPECT_EQ(moved.moves, std::vector<std::string>{"moved '## Pivots' (support 1) to references/pivots.md"});
+  const auto& text = *moved.skill.text("SKILL.md");
+  EXPECT_NE(text.find("## Pivots\n\nSee [Pivots](references/pivots.md).\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("## Charts\n"), std::string::npos);
+  EXPECT_EQ(moved.skill.text("references/pivots.md")->substr(0, 13), "# Pivots\n\n- G");
+  const auto blocks = read_provenance(moved.skill).blocks;
+  const auto in_reference = std::find_if(blocks.begin(), blocks.end(), [](const Block& b) { return b.file == "references/pivots.md"; });
+  ASSERT_NE(in_reference, blocks.end());
+  EXPECT_EQ(in_reference->first_line, 3u);
+  EXPECT_EQ(in_reference->last_line, 42u);
+  EXPECT_EQ(in_reference->support, std::vector<std::string>{"t4"});
+
+  // Nothing movable (only level-2 sections move) and still too big: refused.
+  const auto unmovable = demo("# Demo\n\n" + big + big);
+  const auto stuck = apply_patch(unmovable, "demo", patch_of({edit(Op::append_to_section, "# Demo", "- one more")}), options);
+  EXPECT_FALSE(stuck.ok);
+  EXPECT_TRUE(stuck.moves.empty());
+}
+
+TEST(Apply, TheOutputIsValidatedAgainstItsDirectoryName) {
+  const auto result = apply_patch(demo("# Demo\n"), "not-demo", patch_of({}));
+  EXPECT_FALSE(result.ok);
+  ASSERT_EQ(result.problems.size(), 1u);
+  EXPECT_EQ(result.problems[0].rule, "name");
+}
+
+TEST(Apply, ToADirectoryIsAtomicAndNeverTouchesTheInput) {
+  const test::TempDir temp;
+  const auto input = test::test_skill_path("spreadsheet-edit");
+  const auto before = test::snapshot(input);
+  const auto good = patch_of({edit(Op::append_to_section, "## Formatting", "- Keep hidden rows hidden.")});
+  const auto bad = patch_of({edit(Op::append_to_section, "## Formatting", "- fine"),
+                             edit(Op::insert_after, "", "- x", "not in the skill")});
+  const auto out = temp / "out/spreadsheet-edit";
+
+  auto result = apply_patch_to_directory(input, bad, out);
+  EXPECT_FALSE(result.ok);
+  EXPECT_EQ(result.edits[1].status, EditStatus::failed);
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_EQ(test::snapshot(input), before);
+
+  result = apply_patch_to_directory(input, good, out);
+  ASSERT_TRUE(result.ok);
+  EXPECT_NE(test::read_text(out / "SKILL.md").find("- Keep hidden rows hidden."), std::string::npos);
+  EXPECT_TRUE(fs::exists(out / ".trace2skill/provenance.json"));
+  EXPECT_EQ(test::snapshot(input), before);
+  const auto written = test::snapshot(out);
+
+  // A failing patch leaves an existing output alone; a good one replaces it, leaving nothing beside it.
+  EXPECT_FALSE(apply_patch_to_directory(input, bad, out).ok);
+  EXPECT_EQ(test::snapshot(out), written);
+  ASSERT_TRUE(apply_patch_to_directory(out, good, temp / "again/spreadsheet-edit").ok);
+  ASSERT_TRUE(apply_patch_to_directory(input, patch_of({}), out).ok);
+  EXPECT_EQ(test::read_text(out / "SKILL.md"), test::read_text(input / "SKILL.md"));
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(temp / "out")) ++entries;
+  EXPECT_EQ(entries, 1u);
+}
+
+TEST(Apply, ToADirectoryRefusesDangerousOutputs) {
+  const test::TempDir temp;
+  const auto input = temp / "spreadsheet-edit";
+  skill::write_skill_dir(test::test_skill("spreadsheet-edit"), input);
+  const auto empty = patch_of({});
+  EXPECT_THROW(apply_patch_to_directory(input, empty, input), InputError);
+  EXPECT_THROW(apply_patch_to_directory(input, empty, temp / "spreadsheet-edit/../spreadsheet-edit/"), InputError);
+  EXPECT_THROW(apply_patch_to_directory(input, empty, input / "nested"), InputError);
+  temp.write("home/notes.txt", "precious");
+  EXPECT_THROW(apply_patch_to_directory(input, empty, temp / "home"), InputError);
+  EXPECT_EQ(test::read_text(temp / "home/notes.txt"), "precious");
+  temp.write("file", "x");
+  EXPECT_THROW(apply_patch_to_directory(input, empty, temp / "file"), InputError);
+}
+
+}  // namespace

@@ -1,0 +1,157 @@
+#include <gtest/gtest.h>
+
+#include "skill_test_util.hpp"
+#include "t2s/skill/validate.hpp"
+
+namespace {
+
+using namespace t2s::skill;
+
+const std::string kBody = "\n# Demo\n\nUse it.\n";
+
+SkillDir skill_with(const std::string& frontmatter, const std::string& body = kBody) {
+  SkillDir skill;
+  skill.files["SKILL.md"] = {"---\n" + frontmatter + "---\n" + body, false};
+  return skill;
+}
+
+const std::string kValid = "name: demo\ndescription: Does demo things. Use it for demos.\n";
+
+// "rule@line: message" for each problem: compact to compare.
+std::vector<std::string> problems_of(const SkillDir& skill, const std::string& name = "demo",
+                                     const Budgets& budgets = {}) {
+  std::vector<std::string> out;
+  for (const auto& p : validate_skill(skill, name, budgets))
+    out.push_back(p.rule + "@" + p.file + ":" + std::to_string(p.line) + ": " + p.message);
+  return out;
+}
+
+// Whether some problem has this rule and its message contains `text`.
+bool has(const std::vector<std::string>& problems, const std::string& rule, const std::string& text) {
+  return std::any_of(problems.begin(), problems.end(), [&](const std::string& p) {
+    return p.starts_with(rule + "@") && p.find(text) != std::string::npos;
+  });
+}
+
+TEST(Validate, TheTestSkillsAreValid) {
+  for (const char* name : {"spreadsheet-edit", "table-qa"})
+    EXPECT_EQ(problems_of(t2s::test::test_skill(name), name), std::vector<std::string>{}) << name;
+  EXPECT_EQ(problems_of(skill_with(kValid)), std::vector<std::string>{});
+}
+
+TEST(Validate, SkillMdAndFrontmatter) {
+  EXPECT_TRUE(has(problems_of(SkillDir{}), "skill-md", "missing"));
+  SkillDir no_frontmatter;
+  no_frontmatter.files["SKILL.md"] = {"# Demo\n", false};
+  EXPECT_TRUE(has(problems_of(no_frontmatter), "frontmatter", "must start with YAML frontmatter"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: demo\ndescription: [x\n")), "frontmatter", "SKILL.md:4: frontmatter is not valid YAML"));
+  const auto unknown = problems_of(skill_with(kValid + "version: 2\n"));
+  EXPECT_TRUE(has(unknown, "frontmatter-key", "SKILL.md:4: unknown key 'version'"));
+  SkillDir bad_utf8 = skill_with(kValid, "\n# Demo \xff\n");
+  EXPECT_TRUE(has(problems_of(bad_utf8), "utf8", "SKILL.md:6: not valid UTF-8"));
+}
+
+TEST(Validate, Name) {
+  EXPECT_TRUE(has(problems_of(skill_with("description: d\n")), "name", "SKILL.md:1: name is missing"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: [a]\ndescription: d\n")), "name", "must be a string, not a list"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: \"\"\ndescription: d\n"), ""), "name", "0 characters"));
+  const std::string long_name(65, 'a');
+  EXPECT_TRUE(has(problems_of(skill_with("name: " + long_name + "\ndescription: d\n"), long_name), "name", "65 characters"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: Demo\ndescription: d\n"), "Demo"), "name", "lowercase letters"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: demo_x\ndescription: d\n"), "demo_x"), "name", "lowercase letters"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: -demo\ndescription: d\n"), "-demo"), "name", "starts or ends with a hyphen"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: demo-\ndescription: d\n"), "demo-"), "name", "starts or ends with a hyphen"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: de--mo\ndescription: d\n"), "de--mo"), "name", "consecutive hyphens"));
+  EXPECT_TRUE(has(problems_of(skill_with(kValid), "other"), "name", "SKILL.md:2: name 'demo' differs from the directory name 'other'"));
+  EXPECT_EQ(problems_of(skill_with("name: a1-b2\ndescription: d\n"), "a1-b2"), std::vector<std::string>{});
+}
+
+TEST(Validate, DescriptionAndOptionalFields) {
+  EXPECT_TRUE(has(problems_of(skill_with("name: demo\n")), "description", "description is missing"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: demo\ndescription: \"\"\n")), "description", "0 characters"));
+  const std::string long_text(1025, 'x');
+  EXPECT_TRUE(has(problems_of(skill_with("name: demo\ndescription: " + long_text + "\n")), "description", "1025 characters"));
+  // 1024 characters that take more bytes are fine: characters are counted, not bytes.
+  std::string accents;
+  for (int i = 0; i < 1024; ++i) accents += "\xC3\xA9";
+  EXPECT_EQ(problems_of(skill_with("name: demo\ndescription: " + accents + "\n")), std::vector<std::string>{});
+  EXPECT_TRUE(has(problems_of(skill_with("name: demo\ndescription: Use <skill> tags\n")), "description", "XML tag"));
+  EXPECT_TRUE(has(problems_of(skill_with("name: demo\ndescription: ends </b>\n")), "description", "XML tag"));
+  EXPECT_EQ(problems_of(skill_with("name: demo\ndescription: if a < b and c > d\n")), std::vector<std::string>{});
+
+  EXPECT_TRUE(has(problems_of(skill_with(kValid + "license: [MIT]\n")), "license", "must be a string"));
+  EXPECT_TRUE(has(problems_of(skill_with(kValid + "compatibility: " + std::string(501, 'c') + "\n")), "compatibility", "501 characters"));
+  EXPECT_TRUE(has(problems_of(skill_with(kValid + "compatibility: {a: b}\n")), "compatibility", "must be a string"));
+  EXPECT_TRUE(has(problems_of(skill_with(kValid + "metadata: [a]\n")), "metadata", "mapping of strings"));
+  EXPECT_TRUE(has(problems_of(skill_with(kValid + "metadata:\n  a: b\n  tags: [x]\n")), "metadata", "SKILL.md:6: metadata.tags must be a string, not a list"));
+  EXPECT_TRUE(has(problems_of(skill_with(kValid + "allowed-tools: {Bash: yes}\n")), "allowed-tools", "string of tool names"));
+  EXPECT_EQ(problems_of(skill_with(kValid + "allowed-tools: [Bash, Read]\nlicense: MIT\nmetadata:\n  v: 1\n")),
+            std::vector<std::string>{});
+}
+
+TEST(Validate, BodyUnder500Lines) {
+  std::string body;
+  for (int i = 0; i < 499; ++i) body += "line\n";
+  const Budgets unlimited{{0, 0, 0}, {0, 0, 0}, OverflowPolicy::refuse};
+  EXPECT_EQ(problems_of(skill_with(kValid, body), "demo", unlimited), std::vector<std::string>{});
+  EXPECT_TRUE(has(problems_of(skill_with(kValid, body + "one more\n"), "demo", unlimited), "body-lines",
+                  "SKILL.md:504: the body has 500 lines; the specification wants fewer than 500"));
+}
+
+TEST(Validate, LinksReferencesAndOrphans) {
+  auto skill = skill_with(kValid,
+                          "\n# Demo\n\nSee [a](references/a.md), [gone](references/gone.md), [abs](/etc/passwd),\n"
+                          "[up](../other/SKILL.md), [web](https://example.com), [top](#demo), [dir](scripts/),\n"
+                          "[sidecar](.trace2skill/provenance.json).\n");
+  skill.files["references/a.md"] = {"# A\n\nBack to [the skill](../SKILL.md); [b](b.md).\n", false};
+  skill.files["references/b.md"] = {"# B, reachable only through a.md\n", false};
+  skill.files["references/deep/c.md"] = {"# C\n", false};
+  skill.files["scripts/run.py"] = {"print(1)\n", true};
+  skill.files[".trace2skill/provenance.json"] = {"{}", false};
+  const auto problems = problems_of(skill);
+  EXPECT_TRUE(has(problems, "link", "SKILL.md:8: link 'references/gone.md' points to references/gone.md, which does not exist"));
+  EXPECT_TRUE(has(problems, "link", "link '/etc/passwd' is absolute"));
+  EXPECT_TRUE(has(problems, "link", "link '../other/SKILL.md' leaves the skill directory"));
+  EXPECT_TRUE(has(problems, "link", "link '.trace2skill/provenance.json' points to"));
+  EXPECT_TRUE(has(problems, "orphan-reference", "references/b.md:0: not mentioned in SKILL.md"));
+  EXPECT_TRUE(has(problems, "reference-depth", "references/deep/c.md:0"));
+  EXPECT_FALSE(has(problems, "orphan-reference", "references/a.md"));
+  EXPECT_FALSE(has(problems, "link", "https://"));
+  EXPECT_FALSE(has(problems, "link", "scripts/"));
+  EXPECT_FALSE(has(problems, "link", "../SKILL.md"));
+  EXPECT_EQ(problems.size(), 6u) << ::testing::PrintToString(problems);
+}
+
+TEST(Validate, Budgets) {
+  std::string body = "\n# Demo\n\n";
+  for (int i = 0; i < 100; ++i) body += "A line of guidance that takes some room in the prompt.\n";
+  Budgets budgets;
+  budgets.skill_md = {50, 4000, 1000};
+  const auto problems = problems_of(skill_with(kValid, body), "demo", budgets);
+  EXPECT_TRUE(has(problems, "budget", "SKILL.md has 107 lines, budget 50"));
+  EXPECT_TRUE(has(problems, "budget", "bytes, budget 4000"));
+  EXPECT_TRUE(has(problems, "budget", "tokens (approximate), budget 1000"));
+  auto skill = skill_with(kValid, "\n# Demo\n\nSee references/r.md.\n");
+  skill.files["references/r.md"] = {std::string(100, 'x') + "\n", false};
+  budgets.reference = {0, 50, 0};
+  EXPECT_TRUE(has(problems_of(skill, "demo", budgets), "budget", "references/r.md has 101 bytes, budget 50"));
+}
+
+TEST(Validate, ReportsAreSortedAndMachineReadable) {
+  auto skill = skill_with("name: Demo\n");
+  skill.files["references/z.md"] = {"# Z\n", false};
+  const auto problems = validate_skill(skill, "demo");
+  ASSERT_GE(problems.size(), 3u);
+  for (std::size_t i = 1; i < problems.size(); ++i)
+    EXPECT_LE(std::tie(problems[i - 1].file, problems[i - 1].line), std::tie(problems[i].file, problems[i].line));
+  const auto text = format_problems(problems, "skills/demo");
+  EXPECT_NE(text.find("skills/demo/SKILL.md:1: [description] description is missing (required)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("skills/demo/references/z.md: [orphan-reference]"), std::string::npos) << text;
+  const auto json = problems_json(problems);
+  EXPECT_EQ(json.size(), problems.size());
+  EXPECT_EQ(json[0]["file"], "SKILL.md");
+  EXPECT_TRUE(json[0]["line"].is_number());
+  EXPECT_TRUE(json[0]["rule"].is_string());
+}
+
+}  // namespace
