@@ -1,36 +1,22 @@
 // Runs the real `t2s` binary (and the real MPI launcher) the way a user does.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "t2s/store/trajectory_store.hpp"
+#include "testutil/run_command.hpp"
 #include "testutil/temp_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-};
+using Result = t2s::test::CommandResult;
 
-Result run_shell(const std::string& command) {
-  Result result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer;
-  while (std::size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+Result run_shell(const std::string& command) { return t2s::test::run_command(command); }
 
 Result run(const std::string& arguments) { return run_shell(std::string(T2S_BINARY) + " " + arguments); }
 

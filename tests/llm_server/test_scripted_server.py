@@ -506,6 +506,29 @@ class LatencyAndConcurrencyTests(unittest.TestCase):
         finally:
             srv.stop()
 
+    def test_queued_request_of_a_departed_client_is_skipped(self):
+        srv = ServerProc({"default": {"content": "ok"}}, "--latency-ms", "300", "--max-concurrent", "1")
+        try:
+            body = b'{"messages": [{"role": "user", "content": "x"}]}'
+            req = b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+            t = time.monotonic()
+            a = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            a.sendall(req)
+            with socket.create_connection(("127.0.0.1", srv.port)) as b:  # queued behind a, then gone
+                b.sendall(req)
+                deadline = time.monotonic() + 2
+                while srv.stats()["queued"] < 1 and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            status, _, _ = srv.chat("c")  # queued behind a and b
+            self.assertEqual(status, 200)
+            self.assertLess(time.monotonic() - t, 0.85)  # a and c took the slot, b did not
+            self.assertTrue(a.recv(100).startswith(b"HTTP/1.1 200"))
+            a.close()
+            st = srv.stats()
+            self.assertEqual((st["abandoned"], st["by_status"]), (1, {"200": 2}))
+        finally:
+            srv.stop()
+
     def test_latency_without_cap_overlaps(self):
         srv = ServerProc({"latency_ms": 100, "default": {"content": "ok"}})
         try:
@@ -528,6 +551,7 @@ async def _load(port, conns, per_conn):
     async def worker():
         nonlocal done
         r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.transport.max_size = 65536  # as in the server: 256 KiB reads cost an mmap and page faults each
         for _ in range(per_conn):
             w.write(req)
             head = await r.readuntil(b"\r\n\r\n")

@@ -1,0 +1,148 @@
+// `t2s skill validate | apply | diff`, run as the real binary on real directories.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../skill/skill_test_util.hpp"
+#include "testutil/run_command.hpp"
+#include "testutil/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using t2s::test::CommandResult;
+
+CommandResult t2s_run(const std::string& arguments) { return t2s::test::run_command(std::string(T2S_BINARY) + " " + arguments); }
+// stdout only (stderr discarded), for JSON output.
+CommandResult t2s_stdout(const std::string& arguments) {
+  return t2s::test::run_command("(" + std::string(T2S_BINARY) + " " + arguments + " 2>/dev/null)");
+}
+
+bool contains(const CommandResult& result, const std::string& text) { return result.output.find(text) != std::string::npos; }
+
+class SkillCli : public ::testing::Test {
+ protected:
+  std::string path(const std::string& name) const { return (temp_ / name).string(); }
+  std::string write(const std::string& name, const std::string& text) const { return temp_.write(name, text).string(); }
+  static std::string skill(const std::string& name) { return t2s::test::test_skill_path(name).string(); }
+  static std::string golden_patch(const std::string& name) {
+    return (t2s::test::skill_data() / "golden" / name / "patch.json").string();
+  }
+
+  t2s::test::TempDir temp_;
+};
+
+TEST_F(SkillCli, HelpForEveryCommand) {
+  for (const char* command : {"skill --help", "skill validate --help", "skill apply --help", "skill diff --help"}) {
+    const auto help = t2s_run(command);
+    EXPECT_EQ(help.status, 0) << command;
+    EXPECT_TRUE(contains(help, "Usage")) << command;
+  }
+  EXPECT_EQ(t2s_run("skill").status, 2);
+  EXPECT_EQ(t2s_run("skill frobnicate").status, 2);
+}
+
+TEST_F(SkillCli, ValidateExitsZeroForAValidSkillAndOneWithEveryProblemOtherwise) {
+  const auto valid = t2s_run("skill validate " + skill("spreadsheet-edit"));
+  EXPECT_EQ(valid.status, 0) << valid.output;
+  EXPECT_TRUE(contains(valid, "spreadsheet-edit: valid"));
+
+  write("bad-skill/SKILL.md", "---\nname: Bad_Skill\ndescription: Uses <b>tags</b>.\nversion: 3\n---\n# Bad\n\nSee [x](references/x.md).\n");
+  write("bad-skill/references/orphan.md", "# Orphan\n");
+  const auto dir = path("bad-skill");
+  const auto invalid = t2s_run("skill validate " + dir);
+  EXPECT_EQ(invalid.status, 1) << invalid.output;
+  for (const auto& line : {dir + "/SKILL.md:2: [name] name 'Bad_Skill' may only hold lowercase letters a-z, digits and hyphens",
+                           dir + "/SKILL.md:2: [name] name 'Bad_Skill' differs from the directory name 'bad-skill'",
+                           dir + "/SKILL.md:3: [description] description contains an XML tag",
+                           dir + "/SKILL.md:4: [frontmatter-key] unknown key 'version'",
+                           dir + "/SKILL.md:8: [link] link 'references/x.md' points to references/x.md, which does not exist",
+                           dir + "/references/orphan.md: [orphan-reference]",
+                           "t2s: error: " + dir + ": not a valid skill (6 problems)"})
+    EXPECT_TRUE(contains(invalid, line)) << line << "\n" << invalid.output;
+
+  const auto json = t2s_stdout("skill validate --json " + dir);
+  EXPECT_EQ(json.status, 1);
+  const auto report = nlohmann::json::parse(json.output);
+  EXPECT_EQ(report["valid"], false);
+  EXPECT_EQ(report["problems"].size(), 6u);
+  EXPECT_EQ(report["problems"][0]["rule"], "name");
+  EXPECT_EQ(report["problems"][0]["line"], 2);
+  EXPECT_EQ(nlohmann::json::parse(t2s_stdout("skill validate --json " + skill("table-qa")).output)["valid"], true);
+
+  const auto missing = t2s_run("skill validate " + path("nope"));
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_TRUE(contains(missing, "nope"));
+}
+
+TEST_F(SkillCli, ApplyWritesAValidatedSkillWithProvenanceAndDiffExplainsIt) {
+  const auto input = skill("spreadsheet-edit");
+  const auto before = t2s::test::snapshot(input);
+  const auto out = path("runs/spreadsheet-edit");
+  const auto applied = t2s_run("skill apply " + input + " " + golden_patch("op-create-reference") + " -o " + out);
+  ASSERT_EQ(applied.status, 0) << applied.output;
+  EXPECT_TRUE(contains(applied, "edits[0] applied: create references/dates.md\n"));
+  EXPECT_TRUE(contains(applied, "wrote " + out + ": 2 of 2 edits applied\n"));
+  EXPECT_TRUE(fs::exists(out + "/references/dates.md"));
+  EXPECT_TRUE(fs::exists(out + "/.trace2skill/provenance.json"));
+  EXPECT_EQ(t2s::test::snapshot(input), before);
+  EXPECT_EQ(t2s_run("skill validate " + out).status, 0);
+
+  const auto diff = t2s_run("skill diff " + input + " " + out);
+  EXPECT_EQ(diff.status, 0);
+  EXPECT_TRUE(contains(diff, "+- Dates and times: see [date handling](references/dates.md).\n \n ## Charts\n \n"
+                             "# provenance: SKILL.md:40 append_to_section (edits[1]) in ## Formatting: support 0\n"))
+      << diff.output;
+  EXPECT_TRUE(contains(diff, "--- /dev/null\n+++ b/references/dates.md\n"));
+  const auto plain = t2s_run("skill diff --no-provenance " + input + " " + out);
+  EXPECT_FALSE(contains(plain, "# provenance"));
+  EXPECT_EQ(t2s_run("skill diff " + input + " " + input).output, "");
+
+  const auto json = t2s_stdout("skill apply --json " + input + " " + golden_patch("op-replace") + " -o " + out);
+  ASSERT_EQ(json.status, 0) << json.output;
+  const auto result = nlohmann::json::parse(json.output);
+  EXPECT_EQ(result["ok"], true);
+  EXPECT_EQ(result["edits"][0]["status"], "applied");
+  EXPECT_FALSE(fs::exists(out + "/references/dates.md")) << "the previous output is replaced as a whole";
+}
+
+TEST_F(SkillCli, AFailedApplyExitsOneAndWritesNothing) {
+  const auto input = skill("spreadsheet-edit");
+  const auto out = path("spreadsheet-edit");
+  const auto failed = t2s_run("skill apply " + input + " " + golden_patch("reject-conflict-overlap") + " -o " + out);
+  EXPECT_EQ(failed.status, 1) << failed.output;
+  EXPECT_TRUE(contains(failed, "edits[0] failed: replace_in_section SKILL.md \"## Formatting\": conflicts with edits[1]"));
+  EXPECT_TRUE(contains(failed, "t2s: error: " + golden_patch("reject-conflict-overlap") +
+                                   ": not applied (2 of 2 edits failed); " + out + " was not written"));
+  EXPECT_FALSE(fs::exists(out));
+
+  const auto invalid = t2s_run("skill apply " + input + " " + golden_patch("reject-invalid-result") + " -o " + out);
+  EXPECT_EQ(invalid.status, 1);
+  EXPECT_TRUE(contains(invalid, "problem: SKILL.md:3: [description] description contains an XML tag"));
+  EXPECT_TRUE(contains(invalid, "the result is not a valid skill (1 problem)"));
+  EXPECT_FALSE(fs::exists(out));
+
+  const auto partial = t2s_run("skill apply --partial " + input + " " + golden_patch("op-partial") + " -o " + out);
+  EXPECT_EQ(partial.status, 0) << partial.output;
+  EXPECT_TRUE(contains(partial, "edits[1] failed: insert_after SKILL.md at \"a line that is not there\""));
+  EXPECT_TRUE(contains(partial, ": 2 of 3 edits applied"));
+}
+
+TEST_F(SkillCli, BadInputExitsTwo) {
+  const auto input = skill("table-qa");
+  const auto bad_json = t2s_run("skill apply " + input + " " + write("p.json", "{\"edits\": [") + " -o " + path("table-qa"));
+  EXPECT_EQ(bad_json.status, 2);
+  EXPECT_TRUE(contains(bad_json, "p.json: not valid JSON")) << bad_json.output;
+  const auto bad_op = t2s_run("skill apply " + input + " " + write("op.json", R"({"edits": [{"file": "SKILL.md", "op": "nuke"}]})") +
+                              " -o " + path("table-qa"));
+  EXPECT_EQ(bad_op.status, 2);
+  EXPECT_TRUE(contains(bad_op, "op.json: edits[0].op: unknown op \"nuke\""));
+  const auto in_place = t2s_run("skill apply " + input + " " + golden_patch("op-append-twice") + " -o " + input);
+  EXPECT_EQ(in_place.status, 2);
+  EXPECT_TRUE(contains(in_place, "is the input directory"));
+  EXPECT_EQ(t2s_run("skill apply " + input + " " + golden_patch("op-append-twice")).status, 2);  // no -o
+  EXPECT_EQ(t2s_run("skill apply --overflow shrink " + input + " " + golden_patch("op-append-twice") + " -o " + path("x")).status, 2);
+  EXPECT_EQ(t2s_run("skill diff " + input + " " + path("missing")).status, 2);
+}
+
+}  // namespace
