@@ -25,5 +25,6 @@ void add_inspect_command(CLI::App& app, Context& context);
 void add_export_command(CLI::App& app, Context& context);
 void add_synth_command(CLI::App& app, Context& context);
 void add_skill_command(CLI::App& app, Context& context);
+void add_llm_command(CLI::App& app, Context& context);
 
 }  // namespace t2s::cli

@@ -48,6 +48,7 @@ int run(int argc, char** argv, Context& context) {
   add_export_command(app, context);
   add_synth_command(app, context);
   add_skill_command(app, context);
+  add_llm_command(app, context);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

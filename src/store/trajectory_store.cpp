@@ -1,6 +1,7 @@
 #include "t2s/store/trajectory_store.hpp"
 
-#include <libdeflate.h>
+#include "chunk_stream.hpp"
+
 
 #include <algorithm>
 #include <cstring>
@@ -78,114 +79,6 @@ class IdIndex {
   std::vector<std::uint32_t> slots_;
   std::vector<std::unique_ptr<IdKey[]>> blocks_;
   std::size_t size_ = 0;
-};
-
-// ---- chunks deflated on worker threads, written in place ------------------------------------
-
-// A libdeflate compressor per thread and level; its zlib-format output is what HDF5's standard
-// deflate filter reads back (h5py included), made 2-3x faster than by zlib itself.
-std::vector<std::uint8_t> deflate_chunk(const std::vector<std::uint8_t>& data, int level) {
-  struct Compressor {
-    int level = -1;
-    std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)> handle{nullptr,
-                                                                                       libdeflate_free_compressor};
-    std::unique_ptr<std::uint8_t[]> output;  // reused, never zero-filled
-    std::size_t capacity = 0;
-  };
-  thread_local Compressor compressor;
-  if (compressor.level != level) {
-    compressor.handle.reset(libdeflate_alloc_compressor(level));
-    if (!compressor.handle) throw Error("libdeflate: cannot make a compressor at level " + std::to_string(level));
-    compressor.level = level;
-  }
-  const std::size_t bound = libdeflate_zlib_compress_bound(compressor.handle.get(), data.size());
-  if (compressor.capacity < bound) {
-    compressor.output = std::make_unique_for_overwrite<std::uint8_t[]>(bound);
-    compressor.capacity = bound;
-  }
-  const std::size_t size =
-      libdeflate_zlib_compress(compressor.handle.get(), data.data(), data.size(), compressor.output.get(), bound);
-  if (size == 0) throw Error("deflate failed on a chunk of the trajectory text");
-  return {compressor.output.get(), compressor.output.get() + size};
-}
-
-// A column of fixed-size elements written as a byte stream (the text blob; the id column): whole
-// chunks are deflated on the pool and written in order with H5Dwrite_chunk, so compression runs in
-// parallel and off the thread that feeds the writer. The dataset must have deflate as its only filter.
-class ChunkStreamWriter {
- public:
-  // Two chunks in flight per thread keep every thread busy; more only added page faults.
-  ChunkStreamWriter(h5::AppendableDataset& dataset, std::size_t element_size, std::size_t chunk_elements,
-                    int level, ThreadPool& pool)
-      : dataset_(dataset), element_size_(element_size), chunk_bytes_(element_size * chunk_elements),
-        level_(level), pool_(pool), max_in_flight_(2 * pool.size()) {
-    current_.reserve(chunk_bytes_);
-  }
-
-  void append(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const std::size_t take = std::min(chunk_bytes_ - current_.size(), bytes.size());
-      current_.insert(current_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
-      bytes.remove_prefix(take);
-      total_ += take;
-      if (current_.size() == chunk_bytes_) submit();
-    }
-  }
-
-  // Flushes the last, partial chunk (zero-padded: HDF5 chunks are whole) and waits for all writes.
-  void finish() {
-    if (!current_.empty()) submit();
-    while (!pending_.empty()) write_oldest();
-  }
-
-  std::uint64_t total() const { return total_; }  // bytes appended
-
- private:
-  void submit() {
-    current_.resize(chunk_bytes_, 0);
-    auto chunk = std::make_shared<std::vector<std::uint8_t>>(std::move(current_));
-    auto compressed = pool_.submit([chunk, level = level_] { return level > 0 ? deflate_chunk(*chunk, level) : *chunk; });
-    pending_.push_back({next_index_++, std::move(chunk), std::move(compressed)});
-    current_ = take_spare();
-    while (pending_.size() >= max_in_flight_) write_oldest();  // bounds memory
-  }
-
-  void write_oldest() {
-    Pending& oldest = pending_.front();
-    const std::vector<std::uint8_t> compressed = oldest.compressed.get();  // rethrows a worker's failure
-    const std::uint64_t end_bytes = std::min<std::uint64_t>((oldest.index + 1) * chunk_bytes_, total_);
-    dataset_.write_compressed_chunk(oldest.index, compressed, end_bytes / element_size_);
-    // Chunk buffers are recycled: a fresh 1 MiB allocation per chunk costs page faults.
-    oldest.chunk->clear();
-    spares_.push_back(std::move(*oldest.chunk));
-    pending_.pop_front();
-  }
-
-  std::vector<std::uint8_t> take_spare() {
-    std::vector<std::uint8_t> buffer;
-    if (!spares_.empty()) {
-      buffer = std::move(spares_.back());
-      spares_.pop_back();
-    }
-    buffer.reserve(chunk_bytes_);
-    return buffer;
-  }
-
-  struct Pending {
-    std::uint64_t index;
-    std::shared_ptr<std::vector<std::uint8_t>> chunk;
-    std::future<std::vector<std::uint8_t>> compressed;
-  };
-
-  h5::AppendableDataset& dataset_;
-  std::size_t element_size_, chunk_bytes_;
-  int level_;
-  ThreadPool& pool_;
-  std::size_t max_in_flight_;
-  std::vector<std::uint8_t> current_;
-  std::uint64_t next_index_ = 0, total_ = 0;
-  std::deque<Pending> pending_;
-  std::vector<std::vector<std::uint8_t>> spares_;
 };
 
 // Index columns buffered in memory for one batch, then appended.
@@ -286,8 +179,8 @@ void TrajectoryStoreWriter::open_datasets(ThreadPool* pool) {
     s.own_pool = std::make_unique<ThreadPool>(options.compression_threads);
     pool = s.own_pool.get();
   }
-  s.blob = std::make_unique<ChunkStreamWriter>(*s.text, 1, options.chunk_bytes, options.compression_level, *pool);
-  s.ids_stream = std::make_unique<ChunkStreamWriter>(*s.id, 64, kIndexChunk, index_level, *pool);
+  s.blob = std::make_unique<ChunkStreamWriter>(*s.text, 1, options.chunk_bytes, options.compression_level, pool);
+  s.ids_stream = std::make_unique<ChunkStreamWriter>(*s.id, 64, kIndexChunk, index_level, pool);
 }
 
 TrajectoryStoreWriter::~TrajectoryStoreWriter() {

@@ -1,0 +1,139 @@
+// llm/client: an OpenAI-compatible chat client that keeps a server saturated and survives faults.
+//
+// One curl multi loop per process (per rank): callers submit many requests, each with a callback,
+// and run() drives them all, at most `max_in_flight` at a time over reused keep-alive connections,
+// calling back as they finish; a callback may submit follow-ups (the next turn of an agent). The
+// loop is single-threaded: callbacks run on the thread that called run().
+//
+// Every request ends exactly once, as succeeded or failed with its reason. Transport errors and
+// 408/429/5xx answers are retried (llm/retry), structured output is validated against its schema
+// with one repair round (llm/schema), answers are repaired to valid UTF-8, and every exchange can be
+// recorded or replayed (llm/recorder). The API key is sent as a bearer token and is never printed,
+// logged or recorded; outgoing message text passes the secret redactor first (trace/redact).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "t2s/llm/recorder.hpp"
+#include "t2s/llm/retry.hpp"
+#include "t2s/trace/redact.hpp"
+
+namespace t2s::llm {
+
+// The API key. It can be read back only through reveal(); nothing formats it.
+class ApiKey {
+ public:
+  ApiKey() = default;
+  // From the environment variable `variable` (when set and non-empty), else from the first line of
+  // `file` (when given; InputError when it cannot be read), else none.
+  static ApiKey load(const std::string& variable, const std::string& file);
+  static ApiKey of(std::string value) { ApiKey key; key.value_ = std::move(value); return key; }
+  bool empty() const { return value_.empty(); }
+  const std::string& reveal() const { return value_; }
+  std::string where() const { return source_; }  // "environment variable X", "key file F" or "none"
+
+ private:
+  std::string value_, source_ = "none";
+};
+
+struct Endpoint {
+  std::string base_url;  // e.g. "http://gpu-node-3:8000/v1" (requests go to base_url + "/chat/completions")
+  std::string model;     // the default "model" of every request body
+  ApiKey key;
+  // Base URL and model from the given values, else from T2S_BASE_URL / T2S_MODEL; InputError naming
+  // what is missing when neither has them.
+  static Endpoint resolve(std::string base_url, std::string model, ApiKey key);
+};
+
+struct Timeouts {
+  double connect_s = 10.0;  // TCP (and TLS) connection set-up
+  double total_s = 600.0;   // one attempt, start to last byte
+  double stall_s = 60.0;    // an attempt that receives nothing for this long is abandoned
+};
+
+struct ClientOptions {
+  std::size_t max_in_flight = 64;     // requests on the wire at once
+  std::size_t max_connections = 0;    // connections to the server; 0: as many as max_in_flight
+  std::size_t max_response_bytes = std::size_t{64} << 20;
+  Timeouts timeouts;
+  RetryPolicy retry;
+  std::uint64_t seed = 0;             // of the backoff jitter, so a rerun waits the same
+  RecordMode record_mode = RecordMode::off;
+  Recorder* recorder = nullptr;       // required unless record_mode is off
+  const trace::Redactor* redactor = nullptr;  // applied to every outgoing message; none: sent as is
+};
+
+struct Usage {
+  std::int64_t prompt_tokens = 0, completion_tokens = 0, total_tokens = 0;
+};
+
+struct ChatRequest {
+  // An OpenAI chat completion body: messages, and any of tools, tool_choice, temperature, top_p,
+  // max_tokens, seed, stop, response_format... "model" defaults to the endpoint's.
+  nlohmann::json body;
+  std::string stage = "default";  // accounting bucket ("analyze.success", "merge", "ping", ...)
+};
+
+struct ChatResult {
+  bool ok = false;
+  std::string error;             // why it failed, when !ok
+  nlohmann::json message;        // choices[0].message, content repaired to valid UTF-8
+  std::string content;           // its text content ("" when none)
+  nlohmann::json structured;     // the parsed, schema-valid content (requests with a JSON schema)
+  std::string finish_reason;
+  Usage usage;                   // summed over attempts that returned usage (incl. a repair round)
+  int attempts = 0;              // HTTP attempts, replays and the repair round included
+  bool repaired = false;         // structured output passed only after the repair round
+  bool replayed = false;         // answered from a recording, without a network call
+  long http_status = 0;          // of the last attempt (0: no HTTP answer)
+  double latency_s = 0.0;        // from submit to completion
+  std::string key;               // request key (llm/recorder)
+  std::size_t redactions = 0;    // secrets replaced in the outgoing messages
+};
+
+// Per-stage sums (and "total").
+struct StageTotals {
+  std::int64_t requests = 0, succeeded = 0, failed = 0, attempts = 0, retries = 0, replayed = 0, repaired = 0,
+               redactions = 0;
+  Usage usage;
+  double latency_s = 0.0, max_latency_s = 0.0;
+  nlohmann::json to_json() const;
+};
+
+class Client {
+ public:
+  Client(Endpoint endpoint, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  using Callback = std::function<void(ChatResult&&)>;
+  // Queues a request; `on_done` is called once from run(). Throws InputError for a body that is not
+  // an object with messages, or a response_format schema the validator cannot check.
+  void submit(ChatRequest request, Callback on_done);
+  // Runs until every submitted request (and every follow-up submitted from a callback) has ended.
+  void run();
+  // Convenience: submits all, runs, and returns the results in the order given.
+  std::vector<ChatResult> run_all(std::vector<ChatRequest> requests);
+
+  // GET base_url + path (e.g. "/models") with the same timeouts and retries; the parsed JSON body.
+  // Throws Error with the reason when it fails.
+  nlohmann::json get(const std::string& path);
+
+  const std::map<std::string, StageTotals>& totals() const;
+  const Endpoint& endpoint() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace t2s::llm

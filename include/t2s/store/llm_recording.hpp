@@ -1,0 +1,57 @@
+// store/llm_recording: recorded model exchanges in HDF5, for exact replay.
+//
+// Each rank writes its own file (ranks never share an HDF5 file); a reader merges the index of every
+// recording file in a directory, so a replay finds an exchange whatever rank recorded it, and the
+// recordings of one run can be shared with another. A file holds, per exchange, the request key, the
+// stage, and the request and response text in one deflated blob:
+//   /llm/key S64, /llm/stage vlen UTF-8, /llm/offset u64, /llm/request_length u64,
+//   /llm/response_length u64, /llm/text u8 (request bytes, then response bytes, at offset)
+//   root attributes: format = "trace2skill/llm-recordings", format_version = 1, created_by
+// The file is written under "<name>.partial" and renamed when closed: a crash leaves no half file.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "t2s/llm/recorder.hpp"
+
+namespace t2s::store {
+
+class RecordingStore : public llm::Recorder {
+ public:
+  // Reads the index of every "*.llm.h5" file directly in each of `read_dirs` (missing directories are
+  // skipped); new exchanges go to `write_file` when given (it should end in ".llm.h5").
+  RecordingStore(const std::vector<std::filesystem::path>& read_dirs, std::optional<std::filesystem::path> write_file);
+  ~RecordingStore() override;  // closes (commits) the written file; errors are reported by close()
+
+  std::optional<std::string> find(const std::string& key) override;
+  void store(const std::string& key, const std::string& request, const std::string& response) override;
+  void set_stage(std::string stage) { stage_ = std::move(stage); }  // recorded with the next exchanges
+
+  // Finishes the written file and renames it into place. Idempotent.
+  void close();
+
+  std::size_t recorded() const;        // exchanges written by this store
+  std::size_t indexed() const { return index_.size() + written_.size(); }  // exchanges findable
+
+ private:
+  struct Location {
+    std::size_t file;  // index into files_
+    std::uint64_t offset, request_length, response_length;
+  };
+  struct ReadFile;
+  struct Writer;
+  std::vector<std::unique_ptr<ReadFile>> files_;
+  std::unique_ptr<Writer> writer_;
+  std::map<std::string, Location> index_;
+  // Responses written here, kept so that a request repeated within the run gets the recorded
+  // answer, exactly as a replay of the run will.
+  std::map<std::string, std::string> written_;
+  std::string stage_;
+};
+
+}  // namespace t2s::store

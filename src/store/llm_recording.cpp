@@ -1,0 +1,194 @@
+#include "t2s/store/llm_recording.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "chunk_stream.hpp"
+#include "t2s/core/error.hpp"
+#include "t2s/core/version.hpp"
+#include "t2s/store/hdf5.hpp"
+
+namespace t2s::store {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kFormat = "trace2skill/llm-recordings";
+constexpr std::int64_t kVersion = 1;
+constexpr std::size_t kTextChunk = std::size_t{1} << 20;
+constexpr std::size_t kIndexChunk = 1024;
+constexpr const char* kSuffix = ".llm.h5";
+
+bool is_recording_file(const fs::path& path) {
+  const std::string name = path.filename().string();
+  return name.size() > std::strlen(kSuffix) && name.ends_with(kSuffix);
+}
+}  // namespace
+
+struct RecordingStore::ReadFile {
+  fs::path path;
+  h5::Handle file, text;
+};
+
+struct RecordingStore::Writer {
+  fs::path path, partial;
+  h5::Handle file, group, string_type, key_type;
+  std::optional<h5::AppendableDataset> key, stage, offset, request_length, response_length, text;
+  std::unique_ptr<ChunkStreamWriter> blob;
+  std::vector<std::array<char, 64>> keys;
+  std::vector<std::string> stages;
+  std::vector<std::uint64_t> offsets, request_lengths, response_lengths;
+  std::size_t rows = 0;
+  bool closed = false;
+
+  explicit Writer(fs::path target) : path(std::move(target)) {
+    partial = path;
+    partial += ".partial";
+    if (path.has_parent_path()) fs::create_directories(path.parent_path());
+    file = h5::create_file(partial);
+    h5::write_attribute(file, "format", kFormat);
+    h5::write_attribute(file, "format_version", kVersion);
+    h5::write_attribute(file, "created_by", std::string("t2s ") + version());
+    group = h5::create_group(file, "llm");
+    string_type = h5::utf8_string_type();
+    key_type = h5::fixed_string_type(64);
+    key.emplace(group, "key", key_type, key_type, 64, kIndexChunk, 1);
+    stage.emplace(group, "stage", string_type, string_type, sizeof(char*), kIndexChunk, 1);
+    offset.emplace(group, "offset", H5T_STD_U64LE, H5T_NATIVE_UINT64, 8, kIndexChunk, 1);
+    request_length.emplace(group, "request_length", H5T_STD_U64LE, H5T_NATIVE_UINT64, 8, kIndexChunk, 1);
+    response_length.emplace(group, "response_length", H5T_STD_U64LE, H5T_NATIVE_UINT64, 8, kIndexChunk, 1);
+    text.emplace(group, "text", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, kTextChunk, 6);
+    blob = std::make_unique<ChunkStreamWriter>(*text, 1, kTextChunk, 6, nullptr);
+  }
+
+  ~Writer() {
+    if (closed) return;
+    blob.reset();
+    file.reset();
+    std::error_code ec;
+    fs::remove(partial, ec);
+  }
+
+  void add(const std::string& k, const std::string& stage_name, const std::string& request, const std::string& response) {
+    std::array<char, 64> fixed{};
+    std::memcpy(fixed.data(), k.data(), std::min<std::size_t>(64, k.size()));
+    keys.push_back(fixed);
+    stages.push_back(stage_name);
+    offsets.push_back(blob->total());
+    request_lengths.push_back(request.size());
+    response_lengths.push_back(response.size());
+    blob->append(request);
+    blob->append(response);
+    ++rows;
+    if (keys.size() == kIndexChunk) flush();
+  }
+
+  void flush() {
+    if (keys.empty()) return;
+    key->append(keys.data(), keys.size());
+    std::vector<const char*> pointers;
+    for (const auto& s : stages) pointers.push_back(s.c_str());
+    stage->append(pointers.data(), pointers.size());
+    offset->append(offsets.data(), offsets.size());
+    request_length->append(request_lengths.data(), request_lengths.size());
+    response_length->append(response_lengths.data(), response_lengths.size());
+    keys.clear();
+    stages.clear();
+    offsets.clear();
+    request_lengths.clear();
+    response_lengths.clear();
+  }
+
+  void close() {
+    if (closed) return;
+    flush();
+    blob->finish();
+    blob.reset();
+    h5::write_attribute(group, "count", static_cast<std::int64_t>(rows));
+    key.reset();
+    stage.reset();
+    offset.reset();
+    request_length.reset();
+    response_length.reset();
+    text.reset();
+    group.reset();
+    file.reset();
+    fs::rename(partial, path);
+    closed = true;
+  }
+};
+
+RecordingStore::RecordingStore(const std::vector<fs::path>& read_dirs, std::optional<fs::path> write_file) {
+  h5::silence_error_printing();
+  std::vector<fs::path> paths;
+  for (const auto& dir : read_dirs) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.is_regular_file() && is_recording_file(entry.path()) && !(write_file && fs::equivalent(entry.path(), *write_file, ec)))
+        paths.push_back(entry.path());
+  }
+  std::sort(paths.begin(), paths.end());  // the same merged index whatever the directory order
+  for (const auto& path : paths) {
+    auto file = std::make_unique<ReadFile>();
+    file->path = path;
+    file->file = h5::open_file(path);
+    std::string format;
+    try {
+      format = h5::read_string_attribute(file->file, "format");
+    } catch (const Error&) {
+    }
+    if (format != kFormat) throw InputError(path.string() + ": not an LLM recording file");
+    if (h5::read_int_attribute(file->file, "format_version") > kVersion)
+      throw InputError(path.string() + ": LLM recording format is newer than this t2s understands");
+    h5::Handle group(h5::check(H5Gopen2(file->file, "llm", H5P_DEFAULT), path.string() + ": /llm"), H5Gclose);
+    const auto count = static_cast<std::uint64_t>(h5::read_int_attribute(group, "count"));
+    std::vector<std::array<char, 64>> keys(count);
+    std::vector<std::uint64_t> offsets(count), requests(count), responses(count);
+    auto key_type = h5::fixed_string_type(64);
+    h5::read_range(h5::open_dataset(group, "key"), key_type, 0, count, keys.data());
+    h5::read_range(h5::open_dataset(group, "offset"), H5T_NATIVE_UINT64, 0, count, offsets.data());
+    h5::read_range(h5::open_dataset(group, "request_length"), H5T_NATIVE_UINT64, 0, count, requests.data());
+    h5::read_range(h5::open_dataset(group, "response_length"), H5T_NATIVE_UINT64, 0, count, responses.data());
+    file->text = h5::open_dataset(group, "text");
+    const std::size_t index = files_.size();
+    for (std::uint64_t row = 0; row < count; ++row)
+      index_.emplace(std::string(keys[row].data(), 64), Location{index, offsets[row], requests[row], responses[row]});
+    files_.push_back(std::move(file));
+  }
+  if (write_file) writer_ = std::make_unique<Writer>(*write_file);
+}
+
+RecordingStore::~RecordingStore() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+std::optional<std::string> RecordingStore::find(const std::string& key) {
+  if (auto it = written_.find(key); it != written_.end()) return it->second;
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  const Location& where = it->second;
+  std::string response(where.response_length, '\0');
+  h5::read_range(files_[where.file]->text, H5T_NATIVE_UINT8, where.offset + where.request_length, where.response_length,
+                 response.data());
+  return response;
+}
+
+void RecordingStore::store(const std::string& key, const std::string& request, const std::string& response) {
+  if (key.size() != 64) throw Error("LLM recording: a request key must be 64 hex digits");
+  if (!writer_ || writer_->closed) throw Error("LLM recording: this store was opened without a file to write");
+  if (written_.count(key) != 0) return;  // the same request answered twice: the first answer stands
+  writer_->add(key, stage_, request, response);
+  written_.emplace(key, response);
+}
+
+void RecordingStore::close() {
+  if (writer_) writer_->close();
+}
+
+std::size_t RecordingStore::recorded() const { return writer_ ? writer_->rows : 0; }
+
+}  // namespace t2s::store
