@@ -9,7 +9,9 @@
 #include "t2s/core/error.hpp"
 #include "t2s/core/text.hpp"
 #include "t2s/llm/client.hpp"
+#include "t2s/store/llm_recording.hpp"
 #include "testutil/scripted_server.hpp"
+#include "testutil/temp_dir.hpp"
 
 using nlohmann::json;
 using namespace t2s::llm;
@@ -368,4 +370,35 @@ TEST(Client, ModelsAreListed) {
   const json models = client.get("/models");
   ASSERT_EQ(models["data"].size(), 2u);
   EXPECT_EQ(models["data"][1]["id"], "m2");
+}
+
+TEST(Client, ExchangesRecordedToHdf5ReplayInALaterRun) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  t2s::test::TempDir temp;
+  std::vector<std::string> live;
+  {
+    ScriptedServer server(R"({"rules": [{"echo": true}]})");
+    t2s::store::RecordingStore recordings({temp.path()}, temp.path() / "rank0.llm.h5");
+    ClientOptions options = fast_options();
+    options.record_mode = RecordMode::record;
+    options.recorder = &recordings;
+    Client client = client_for(server, options);
+    std::vector<ChatRequest> requests;
+    for (int i = 0; i < 20; ++i) requests.push_back(numbered(i));
+    for (const auto& r : client.run_all(std::move(requests))) live.push_back(r.content);
+    recordings.close();
+  }
+  t2s::store::RecordingStore recordings({temp.path()}, std::nullopt);
+  ClientOptions options = fast_options();
+  options.record_mode = RecordMode::replay;
+  options.recorder = &recordings;
+  Client client(Endpoint::resolve("http://127.0.0.1:9/v1", "scripted-model", {}), options);
+  std::vector<ChatRequest> requests;
+  for (int i = 0; i < 20; ++i) requests.push_back(numbered(i));
+  const auto results = client.run_all(std::move(requests));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(results[i].ok) << results[i].error;
+    EXPECT_TRUE(results[i].replayed);
+    EXPECT_EQ(results[i].content, live[i]);
+  }
 }
