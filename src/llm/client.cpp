@@ -297,7 +297,8 @@ struct Client::Impl {
         return;
       }
       if (options.record_mode == RecordMode::replay) {
-        fail(std::move(t), "replay: no recording of request " + t->key + " (stage " + t->stage + ", " + describe_request(*t) + ")");
+        std::string reason = "replay: no recording of request " + t->key + " (stage " + t->stage + ", " + describe_request(*t) + ")";
+        fail(std::move(t), std::move(reason));
         return;
       }
     }
@@ -377,7 +378,8 @@ struct Client::Impl {
       retry_or_fail(std::move(t), "transport error: " + detail);
       return;
     }
-    handle_answer(std::move(t), status, std::move(t->response), false);
+    std::string body = std::move(t->response);
+    handle_answer(std::move(t), status, std::move(body), false);
   }
 
   void handle_answer(TransferPtr t, long status, std::string body, bool from_recording) {
@@ -465,14 +467,16 @@ struct Client::Impl {
 
   void retry_or_fail(TransferPtr t, const std::string& reason) {
     if (t->network_attempts >= options.retry.max_attempts) {
-      fail(std::move(t), "gave up after " + std::to_string(t->network_attempts) + " attempts: " + reason);
+      std::string why = "gave up after " + std::to_string(t->network_attempts) + " attempts: " + reason;
+      fail(std::move(t), std::move(why));
       return;
     }
     const double delay = backoff_delay(options.retry, t->network_attempts, t->retry_after, rng);
     const auto when = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
     if (when > t->deadline) {
-      fail(std::move(t), "deadline of " + std::to_string(static_cast<int>(options.retry.deadline_s)) +
-                             " s reached after " + std::to_string(t->network_attempts) + " attempts: " + reason);
+      std::string why = "deadline of " + std::to_string(static_cast<int>(options.retry.deadline_s)) + " s reached after " +
+                        std::to_string(t->network_attempts) + " attempts: " + reason;
+      fail(std::move(t), std::move(why));
       return;
     }
     waiting.emplace(when, std::move(t));

@@ -56,7 +56,9 @@ struct Endpoint {
 struct Timeouts {
   double connect_s = 10.0;  // TCP (and TLS) connection set-up
   double total_s = 600.0;   // one attempt, start to last byte
-  double stall_s = 60.0;    // an attempt that receives nothing for this long is abandoned
+  // An attempt that receives nothing for this long is abandoned. Without streaming, nothing arrives
+  // until the model has finished, so this must exceed the longest generation.
+  double stall_s = 300.0;
 };
 
 struct ClientOptions {
