@@ -496,7 +496,9 @@ std::map<std::size_t, std::string> check_output(const Build& out, const std::vec
         fail(change->edit, "content links to " + path + ", which does not exist in the skill");
   }
 
-  for (const auto& [file, origins] : out.origins) {
+  for (const auto& entry : out.origins) {
+    const auto& file = entry.first;  // no structured binding: clang 14 cannot capture one in a lambda
+    const auto& origins = entry.second;
     const auto found = docs.find(file);
     if (found == docs.end()) continue;
     const auto& doc = found->second;

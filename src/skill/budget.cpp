@@ -107,16 +107,13 @@ std::vector<std::string> move_overflow(SkillDir& skill, Provenance& provenance, 
         origins.push_back({skill_path, i});
       }
     };
-    copy(0, section.heading + 1);
-    for (const auto& stub : {eol, "See [" + section.title + "](" + path + ")." + eol}) {
-      lines.push_back(stub);
-      origins.emplace_back();
-    }
-    if (section.end < doc.lines.size()) {
-      lines.push_back(eol);
-      origins.emplace_back();
-    }
-    if (!lines[section.heading].ends_with('\n')) lines[section.heading] += eol;
+    // The stub, heading included, is new: no block stays behind, so a section never moves twice.
+    copy(0, section.heading);
+    std::vector<std::string> stub{std::string(line_text(doc.lines[section.heading])) + eol, eol,
+                                  "See [" + section.title + "](" + path + ")." + eol};
+    if (section.end < doc.lines.size()) stub.push_back(eol);
+    lines.insert(lines.end(), stub.begin(), stub.end());
+    origins.resize(lines.size());
     copy(section.end, doc.lines.size());
 
     skill.files[skill_path].bytes = join_lines(lines);

@@ -31,7 +31,7 @@ YamlValue convert(const YAML::Node& node, std::size_t line, int depth) {
     case YAML::NodeType::Sequence:
       value.kind = YamlValue::Kind::sequence;
       if (depth < 2)
-        for (const auto& item : node) value.items.emplace_back("", convert(item, value.line, depth + 1));
+        for (const auto& item : node) value.items.push_back(convert(item, value.line, depth + 1));
       break;
     case YAML::NodeType::Map:
       value.kind = YamlValue::Kind::mapping;
@@ -40,8 +40,9 @@ YamlValue convert(const YAML::Node& node, std::size_t line, int depth) {
           const auto key_line = file_line(item.first.Mark(), value.line);
           if (!item.first.IsScalar()) throw SkillMdError(key_line, "frontmatter keys must be plain strings");
           auto entry = convert(item.second, key_line, depth + 1);
+          entry.key = item.first.Scalar();
           entry.line = key_line;  // messages about an entry point at its key
-          value.items.emplace_back(item.first.Scalar(), std::move(entry));
+          value.items.push_back(std::move(entry));
         }
       break;
     default:
@@ -63,14 +64,14 @@ std::string_view kind_name(YamlValue::Kind kind) {
 }
 
 std::size_t Frontmatter::key_line(std::string_view key) const {
-  for (const auto& [name, value] : fields)
-    if (name == key) return value.line;
+  for (const auto& field : fields)
+    if (field.key == key) return field.line;
   return 0;
 }
 
 const YamlValue* Frontmatter::find(std::string_view key) const {
-  for (const auto& [name, value] : fields)
-    if (name == key) return &value;
+  for (const auto& field : fields)
+    if (field.key == key) return &field;
   return nullptr;
 }
 
@@ -107,8 +108,8 @@ SkillMd parse_skill_md(std::string_view text) {
   try {
     auto top = convert(root, kFirstYamlLine, 0);
     for (auto& field : top.items) {
-      if (skill.frontmatter.find(field.first) != nullptr)
-        throw SkillMdError(field.second.line, "duplicate frontmatter key '" + field.first + "'");
+      if (skill.frontmatter.find(field.key) != nullptr)
+        throw SkillMdError(field.line, "duplicate frontmatter key '" + field.key + "'");
       skill.frontmatter.fields.push_back(std::move(field));
     }
   } catch (const YAML::Exception& e) {

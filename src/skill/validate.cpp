@@ -93,10 +93,10 @@ class Checker {
 
   void check_frontmatter(const Frontmatter& frontmatter) {
     const std::string file(kSkillMd);
-    for (const auto& [key, value] : frontmatter.fields)
-      if (std::find(std::begin(kAllowedKeys), std::end(kAllowedKeys), key) == std::end(kAllowedKeys))
-        add(file, value.line, "frontmatter-key",
-            "unknown key '" + key +
+    for (const auto& field : frontmatter.fields)
+      if (std::find(std::begin(kAllowedKeys), std::end(kAllowedKeys), field.key) == std::end(kAllowedKeys))
+        add(file, field.line, "frontmatter-key",
+            "unknown key '" + field.key +
                 "' (allowed: name, description, license, compatibility, metadata, allowed-tools; "
                 "put anything else under metadata)");
     check_name(frontmatter);
@@ -121,15 +121,15 @@ class Checker {
     if (const auto* metadata = frontmatter.find("metadata")) {
       if (metadata->kind != YamlValue::Kind::mapping)
         add(file, metadata->line, "metadata", "metadata must be a mapping of strings to strings");
-      for (const auto& [key, value] : metadata->items)
-        if (value.kind != YamlValue::Kind::scalar)
-          add(file, value.line, "metadata",
-              "metadata." + key + " must be a string, not " + std::string(kind_name(value.kind)));
+      for (const auto& entry : metadata->items)
+        if (entry.kind != YamlValue::Kind::scalar)
+          add(file, entry.line, "metadata",
+              "metadata." + entry.key + " must be a string, not " + std::string(kind_name(entry.kind)));
     }
     if (const auto* tools = frontmatter.find("allowed-tools")) {
       const bool list_of_strings = tools->kind == YamlValue::Kind::sequence &&
                                    std::all_of(tools->items.begin(), tools->items.end(), [](const auto& item) {
-                                     return item.second.kind == YamlValue::Kind::scalar;
+                                     return item.kind == YamlValue::Kind::scalar;
                                    });
       if (tools->kind != YamlValue::Kind::scalar && !list_of_strings)
         add(file, tools->line, "allowed-tools", "allowed-tools must be a string of tool names or a list of strings");

@@ -211,6 +211,12 @@ TEST(Apply, BudgetsRefuseOrMoveTheLeastSupportedSections) {
   const auto stuck = apply_patch(unmovable, "demo", patch_of({edit(Op::append_to_section, "# Demo", "- one more")}), options);
   EXPECT_FALSE(stuck.ok);
   EXPECT_TRUE(stuck.moves.empty());
+
+  // A budget no move can meet: every movable section moves once, then the patch is refused.
+  options.budgets.skill_md = {5, 0, 0};
+  const auto hopeless = apply_patch(skill, "demo", patch, options);
+  EXPECT_FALSE(hopeless.ok);
+  EXPECT_EQ(hopeless.moves.size(), 3u);
 }
 
 TEST(Apply, TheOutputIsValidatedAgainstItsDirectoryName) {

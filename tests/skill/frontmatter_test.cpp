@@ -42,9 +42,9 @@ TEST(Frontmatter, FieldsWithTheirLines) {
   ASSERT_EQ(metadata->kind, YamlValue::Kind::mapping);
   EXPECT_EQ(metadata->line, 6u);
   ASSERT_EQ(metadata->items.size(), 2u);
-  EXPECT_EQ(metadata->items[0].second.text, "1.0");
-  EXPECT_EQ(metadata->items[1].second.kind, YamlValue::Kind::sequence);
-  EXPECT_EQ(metadata->items[1].second.line, 8u);
+  EXPECT_EQ(metadata->items[0].text, "1.0");
+  EXPECT_EQ(metadata->items[1].kind, YamlValue::Kind::sequence);
+  EXPECT_EQ(metadata->items[1].line, 8u);
   EXPECT_EQ(fm.find("allowed-tools")->kind, YamlValue::Kind::sequence);
   EXPECT_EQ(fm.find("empty")->kind, YamlValue::Kind::null);
   EXPECT_EQ(fm.find("license"), nullptr);

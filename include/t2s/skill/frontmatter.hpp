@@ -10,7 +10,6 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "t2s/core/error.hpp"
@@ -34,15 +33,16 @@ class SkillMdError : public InputError {
 struct YamlValue {
   enum class Kind { null, scalar, sequence, mapping };
   Kind kind = Kind::null;
-  std::string text;   // a scalar's text, as YAML reads it (quotes removed, folded)
+  std::string key;       // its key in the enclosing mapping ("" in a sequence)
+  std::string text;      // a scalar's text, as YAML reads it (quotes removed, folded)
   std::size_t line = 0;  // 1-based line in SKILL.md (of its key, for a mapping entry)
-  std::vector<std::pair<std::string, YamlValue>> items;  // mapping: key → value; sequence: "" → value
+  std::vector<YamlValue> items;  // the entries of a mapping or a sequence
 };
 
 std::string_view kind_name(YamlValue::Kind kind);
 
 struct Frontmatter {
-  std::vector<std::pair<std::string, YamlValue>> fields;  // top-level keys in file order
+  std::vector<YamlValue> fields;  // top-level entries in file order
   std::size_t key_line(std::string_view key) const;       // 1-based, 0 when absent
   const YamlValue* find(std::string_view key) const;
 };
