@@ -1,6 +1,7 @@
 #include "t2s/skill/apply.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -468,11 +469,45 @@ std::size_t mention_line(const std::string& path, const Document& doc, const std
   return npos;
 }
 
-// Checks that need the output: pairing, links, sections left empty or duplicated, code fences.
+// Frontmatter keys a patch may not add, remove or change: the skill's identity and its permissions.
+constexpr std::string_view kFixedKeys[] = {"name", "license", "compatibility", "allowed-tools"};
+
+bool same_value(const YamlValue* a, const YamlValue* b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  if (a->kind != b->kind || a->key != b->key || a->text != b->text || a->items.size() != b->items.size()) return false;
+  for (std::size_t i = 0; i < a->items.size(); ++i)
+    if (!same_value(&a->items[i], &b->items[i])) return false;
+  return true;
+}
+
+// The fixed frontmatter keys a patch changed in SKILL.md, blamed on the edits touching the
+// frontmatter. A frontmatter that no longer parses is left to the validator.
+void check_fixed_keys(const Build& out, const std::vector<const Change*>& changes, Resolver& resolver,
+                      const SkillDir& input, const std::function<void(std::size_t, std::string)>& fail) {
+  const std::string file(kSkillMd);
+  if (!out.origins.contains(file) || input.text(file) == nullptr || out.skill.text(file) == nullptr) return;
+  try {
+    const auto before = parse_skill_md(*input.text(file)).frontmatter;
+    const auto after = parse_skill_md(*out.skill.text(file)).frontmatter;
+    const auto body = resolver.doc(file).body_begin;
+    for (const auto key : kFixedKeys) {
+      if (same_value(before.find(key), after.find(key))) continue;
+      for (const auto* change : changes)
+        if (change->file == file && (change->at < body || change->replaced.begin < body))
+          fail(change->edit, "changes the frontmatter key '" + std::string(key) +
+                                 "' (name, license, compatibility and allowed-tools are fixed)");
+    }
+  } catch (const SkillMdError&) {
+  }
+}
+
+// Checks that need the output: pairing, links, sections left empty or duplicated, code fences,
+// fixed frontmatter keys.
 std::map<std::size_t, std::string> check_output(const Build& out, const std::vector<const Change*>& changes,
                                                  Resolver& resolver, const SkillDir& input) {
   std::map<std::size_t, std::string> failures;
   const auto fail = [&](std::size_t edit, std::string reason) { failures.try_emplace(edit, std::move(reason)); };
+  check_fixed_keys(out, changes, resolver, input, fail);
   std::map<std::string, Document> docs;
   for (const auto& [path, file] : out.skill.files)
     if (path == kSkillMd || (path.starts_with(kReferencesDir) && path.ends_with(".md")))

@@ -17,9 +17,11 @@
 // file's line ending):
 // - insert_after / insert_before: content goes on its own lines right after the line where
 //   `target_text` ends / right before the line where it starts.
-// - append_to_section: content goes after the last non-blank line of the section's extent
-//   (subsections included). A blank line separates it, except when the section ends with a list
-//   item or table row and content starts with the same kind of line (so bullets join the list).
+// - append_to_section: content goes after the last non-blank line of the section's extent, so
+//   after its last subsection (as in the published tooling; to add to the section's own text
+//   before its subsections, anchor with insert_after). A blank line separates it, except when the
+//   section ends with a list item or table row and content starts with the same kind of line (so
+//   bullets join the list), and a blank line follows it when a heading comes right after.
 //   Several appends to one section are allowed and land in patch order.
 // - replace_in_section: `old_text` becomes `content` (which may be empty: the text is removed;
 //   whole lines removed leave no empty line). It may rename headings but not add or remove them.
@@ -35,8 +37,8 @@
 // named section's level; and content must not leave a code fence open.
 //
 // Checks, each reported with its reason, per edit:
-// - the path (skill/paths: absolute, `..`, control characters, protected, not editable); an edit
-//   of a file that does not exist (unknown file), a create of one that does;
+// - the path (skill/paths: absolute, `..`, backslashes, control characters, protected, not
+//   editable); an edit of a file that does not exist (unknown file), a create of one that does;
 // - required fields per op; content without NUL or other control characters (tabs, newlines ok);
 // - links in new content: absolute, escaping the skill, or to a file that will not exist;
 // - anchors: not found, or found more than once;
@@ -46,8 +48,11 @@
 //   lines the other replaces. Both are reported. Pure insertions never conflict with each other.
 // - pairing: creating references/X.md needs SKILL.md to mention it after the patch; deleting it
 //   needs every mention (in SKILL.md and other references) gone;
+// - frontmatter: name, license, compatibility and allowed-tools (the skill's identity and its
+//   permissions) are fixed; description and metadata may change;
 // - left behind: a section emptied by the patch, or a heading duplicated by it (same level and
-//   title in one file), is blamed on the edits responsible.
+//   title in one file), is blamed on the edits responsible; so is a change that turns following
+//   text into code or code into text (an unbalanced fence).
 //
 // Atomic (default): any failed check fails the whole patch; the result lists every failed edit
 // and why, the others as not applied. Partial: failed edits are skipped (and whatever depends on
