@@ -25,16 +25,17 @@ struct ValidateArgs {
 
 void run_validate(const ValidateArgs& args, Context& context) {
   if (!context.comm.is_main()) return;
-  const auto skill = skill::load_skill_dir(args.dir);
-  const auto problems = skill::validate_skill(skill, skill::directory_name(args.dir));
+  auto dir = args.dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "skills/pdf/" prints as "skills/pdf"
+  const auto skill = skill::load_skill_dir(dir);
+  const auto problems = skill::validate_skill(skill, skill::directory_name(dir));
   if (args.json)
-    context.out() << json_text({{"dir", args.dir}, {"valid", problems.empty()}, {"problems", skill::problems_json(problems)}});
+    context.out() << json_text({{"dir", dir}, {"valid", problems.empty()}, {"problems", skill::problems_json(problems)}});
   else if (problems.empty())
-    context.out() << args.dir << ": valid\n";
+    context.out() << dir << ": valid\n";
   else
-    context.out() << skill::format_problems(problems, args.dir);
-  if (!problems.empty())
-    throw Error(args.dir + ": not a valid skill (" + count(problems.size(), "problem") + ")");
+    context.out() << skill::format_problems(problems, dir);
+  if (!problems.empty()) throw Error(dir + ": not a valid skill (" + count(problems.size(), "problem") + ")");
 }
 
 struct ApplyArgs {
