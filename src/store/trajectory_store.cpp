@@ -91,7 +91,16 @@ struct IndexBatch {
   std::vector<std::uint64_t> offset, length;
 
   std::size_t size() const { return attempt.size(); }
-  void clear() { *this = IndexBatch{}; }
+  // Keeps the capacity: batch after batch reuses the same memory instead of fragmenting the heap.
+  void clear() {
+    for (auto* strings : {&source, &benchmark, &task_id, &model}) strings->clear();
+    attempt.clear();
+    success.clear();
+    reward.clear();
+    n_messages.clear();
+    offset.clear();
+    length.clear();
+  }
 };
 
 std::vector<const char*> c_strings(const std::vector<std::string>& strings) {
