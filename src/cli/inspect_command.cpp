@@ -1,4 +1,12 @@
+#include <filesystem>
+
 #include "commands.hpp"
+#include "t2s/core/text.hpp"
+#include "t2s/skill/budget.hpp"
+#include "t2s/skill/paths.hpp"
+#include "t2s/skill/provenance.hpp"
+#include "t2s/skill/skill_dir.hpp"
+#include "t2s/skill/validate.hpp"
 #include "t2s/store/summary.hpp"
 
 namespace t2s::cli {
@@ -10,9 +18,56 @@ struct InspectArgs {
   bool json = false;
 };
 
+using nlohmann::json;
+
+// A skill directory: its files with their sizes, whether it validates, and the provenance of every
+// block the system wrote (support, prevalence, merge path, model and prompt hashes).
+void inspect_skill(const InspectArgs& args, Context& context) {
+  if (!context.comm.is_main()) return;
+  const skill::SkillDir dir = skill::load_skill_dir(args.file);
+  const std::string name = skill::directory_name(args.file);
+  const auto problems = skill::validate_skill(dir, name);
+  const auto provenance = skill::read_provenance(dir);
+  json report = {{"skill", name}, {"valid", problems.empty()}, {"problems", skill::problems_json(problems)}};
+  report["files"] = json::array();
+  for (const auto& [path, file] : dir.files) {
+    const auto usage = skill::measure(file.bytes);
+    const std::string role = skill::is_sidecar(path)      ? "provenance"
+                             : skill::is_editable(path)   ? "editable"
+                             : skill::is_protected(path)  ? "protected"
+                                                          : "carried";
+    std::size_t blocks = 0;
+    for (const auto& block : provenance.blocks) blocks += block.file == path;
+    report["files"].push_back({{"path", path}, {"role", role}, {"lines", usage.lines}, {"bytes", usage.bytes},
+                               {"tokens", usage.tokens}, {"blocks", blocks}});
+  }
+  report["provenance"] = json::array();
+  for (const auto& block : provenance.blocks) report["provenance"].push_back(skill::block_json(block));
+  if (args.json) {
+    context.out() << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    return;
+  }
+  auto& out = context.out();
+  out << "skill " << name << ": " << (problems.empty() ? "valid" : std::to_string(problems.size()) + " problem(s)") << "\n";
+  if (!problems.empty()) out << skill::format_problems(problems, args.file);
+  out << "files:\n";
+  for (const auto& f : report["files"])
+    out << "  " << f["path"].get<std::string>() << "  " << f["role"].get<std::string>() << ", " << f["lines"] << " lines, "
+        << format_bytes(f["bytes"].get<std::uint64_t>()) << ", ~" << f["tokens"] << " tokens"
+        << (f["blocks"].get<std::size_t>() > 0 ? ", " + std::to_string(f["blocks"].get<std::size_t>()) + " block(s) with provenance" : "")
+        << "\n";
+  if (provenance.blocks.empty()) {
+    out << "provenance: none (no block of this skill was written by trace2skill)\n";
+    return;
+  }
+  out << "provenance (" << provenance.blocks.size() << " blocks):\n";
+  for (const auto& block : provenance.blocks) out << "  " << skill::describe(block) << "\n";
+}
+
 // Every rank summarises its contiguous shard of the id order; the summaries are folded on rank 0
 // in rank order. Counts merge exactly, so the report is the same at any rank count.
 void run_inspect(const InspectArgs& args, Context& context) {
+  if (std::filesystem::is_directory(args.file)) return inspect_skill(args, context);
   const store::TrajectoryStore trajectory_store(args.file);
   const auto [first, count] = mpi::shard_range(trajectory_store.size(), context.comm.rank(), context.comm.size());
   const auto mine = store::summarize(trajectory_store, first, count);
@@ -29,10 +84,11 @@ void run_inspect(const InspectArgs& args, Context& context) {
 
 void add_inspect_command(CLI::App& app, Context& context) {
   auto args = std::make_shared<InspectArgs>();
-  auto* command = app.add_subcommand("inspect", "Summarise a trajectory store (runs sharded under MPI).");
-  command->add_option("file", args->file, "A trajectory store written by `t2s ingest`")
+  auto* command = app.add_subcommand(
+      "inspect", "Summarise a trajectory store (sharded under MPI), or a skill directory and its provenance.");
+  command->add_option("path", args->file, "A trajectory store written by `t2s ingest`, or a skill directory")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   command->add_flag("--json", args->json, "Print the summary as JSON");
   command->callback([args, &context] { run_inspect(*args, context); });
 }

@@ -35,7 +35,11 @@ Block read_block(const json& value, const std::string& path) {
   return block;
 }
 
-json block_json(const Block& block) {
+std::string abbreviated(const std::string& id) { return id.size() > 12 ? id.substr(0, 12) + "…" : id; }
+
+}  // namespace
+
+nlohmann::json block_json(const Block& block) {
   return {{"file", block.file},
           {"first_line", block.first_line},
           {"last_line", block.last_line},
@@ -48,10 +52,6 @@ json block_json(const Block& block) {
           {"prevalence", block.prevalence()},
           {"origin", origin_json(block.origin)}};
 }
-
-std::string abbreviated(const std::string& id) { return id.size() > 12 ? id.substr(0, 12) + "…" : id; }
-
-}  // namespace
 
 Provenance read_provenance(const SkillDir& skill) {
   const auto* text = skill.text(kProvenancePath);

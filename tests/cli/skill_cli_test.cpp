@@ -146,3 +146,28 @@ TEST_F(SkillCli, BadInputExitsTwo) {
 }
 
 }  // namespace
+
+// `t2s inspect` on a skill directory shows its files and the provenance of what a patch wrote.
+TEST_F(SkillCli, InspectShowsFilesValidityAndProvenance) {
+  const auto out = path("spreadsheet-edit");
+  ASSERT_EQ(t2s_run("skill apply " + skill("spreadsheet-edit") + " " + golden_patch("op-append-joins-list") + " -o " + out).status, 0);
+  const auto text = t2s_run("inspect " + out);
+  EXPECT_EQ(text.status, 0) << text.output;
+  EXPECT_TRUE(contains(text, "skill spreadsheet-edit: valid")) << text.output;
+  EXPECT_TRUE(contains(text, "scripts/recalc.py  protected")) << text.output;
+  EXPECT_TRUE(contains(text, "SKILL.md  editable")) << text.output;
+  EXPECT_TRUE(contains(text, "provenance (1 blocks):")) << text.output;
+  EXPECT_TRUE(contains(text, "append_to_section (edits[0]) in ## Formatting: support 3")) << text.output;
+
+  const auto json_run = t2s_stdout("inspect --json " + out);
+  ASSERT_EQ(json_run.status, 0) << json_run.output;
+  const auto report = nlohmann::json::parse(json_run.output);
+  EXPECT_TRUE(report["valid"].get<bool>());
+  ASSERT_EQ(report["provenance"].size(), 1u);
+  EXPECT_EQ(report["provenance"][0]["prevalence"], 3);
+  EXPECT_EQ(report["provenance"][0]["file"], "SKILL.md");
+
+  const auto plain = t2s_run("inspect " + skill("table-qa"));
+  EXPECT_EQ(plain.status, 0) << plain.output;
+  EXPECT_TRUE(contains(plain, "provenance: none")) << plain.output;
+}

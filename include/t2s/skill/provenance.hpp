@@ -74,5 +74,7 @@ void add_edit_blocks(Provenance& provenance, const LineOrigins& origins, const P
 // "SKILL.md:12-14 append_to_section (edits[0]), support 5/128: a1b2c3d4e5f6, …; merge L2/0 > L1/3;
 // model qwen3 (hash …), prompt 1234…": one line for people.
 std::string describe(const Block& block);
+// A block as it appears in the sidecar.
+nlohmann::json block_json(const Block& block);
 
 }  // namespace t2s::skill
