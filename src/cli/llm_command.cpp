@@ -40,7 +40,7 @@ void run_ping(const PingArgs& args, Context& context) {
   options.timeouts.stall_s = args.timeout_s;
   llm::Endpoint endpoint = llm::Endpoint::resolve(args.base_url, args.model, llm::ApiKey::load(args.key_env, args.key_file));
   std::vector<Check> checks;
-  json report = {{"base_url", endpoint.base_url}, {"api_key", endpoint.key.where()}};
+  json report = {{"base_url", endpoint.display_url()}, {"api_key", endpoint.key.where()}};
 
   // 1. The model list (also picks the model when none was named).
   std::vector<std::string> models;
@@ -145,7 +145,7 @@ void run_ping(const PingArgs& args, Context& context) {
   if (args.json) {
     context.out() << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   } else {
-    context.out() << "endpoint " << endpoint.base_url << ", model " << endpoint.model << ", API key: " << endpoint.key.where() << "\n";
+    context.out() << "endpoint " << endpoint.display_url() << ", model " << endpoint.model << ", API key: " << endpoint.key.where() << "\n";
     for (const auto& c : checks) context.out() << "  " << (c.ok ? "ok  " : "FAIL") << "  " << c.name << ": " << c.detail << "\n";
   }
   if (!chat_works) throw Error("the endpoint does not answer chat requests");

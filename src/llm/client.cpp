@@ -41,6 +41,13 @@ ApiKey ApiKey::load(const std::string& variable, const std::string& file) {
   return key;
 }
 
+std::string Endpoint::display_url() const {
+  std::string url = base_url;
+  static const trace::Redactor redactor;
+  redactor.redact(url);
+  return url;
+}
+
 Endpoint Endpoint::resolve(std::string base_url, std::string model, ApiKey key) {
   auto from_env = [](std::string& value, const char* variable) {
     if (value.empty())
@@ -50,7 +57,8 @@ Endpoint Endpoint::resolve(std::string base_url, std::string model, ApiKey key) 
   from_env(model, "T2S_MODEL");
   if (base_url.empty()) throw InputError("no LLM endpoint: set llm.base_url in the job file or T2S_BASE_URL");
   if (base_url.rfind("http://", 0) != 0 && base_url.rfind("https://", 0) != 0)
-    throw InputError("LLM base URL \"" + abbreviate(base_url, 80) + "\" must start with http:// or https://");
+    throw InputError("LLM base URL \"" + abbreviate(Endpoint{base_url, "", {}}.display_url(), 80) +
+                     "\" must start with http:// or https://");
   while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
   return Endpoint{std::move(base_url), std::move(model), std::move(key)};
 }
@@ -163,14 +171,18 @@ struct Client::Impl {
     bool repair_round = false;
     Clock::time_point submitted, deadline;
     ChatResult result;       // accumulates across attempts (and the repair round)
-    int network_attempts = 0;
+    int network_attempts = 0;  // of the current round (the first request, or the repair)
+    int retries = 0;
     // the attempt on the wire
     CURL* easy = nullptr;
     curl_slist* headers = nullptr;
     std::string response;
     std::optional<double> retry_after;
-    bool too_large = false;
+    bool too_large = false, stalled = false;
     std::size_t max_response_bytes = 0;
+    double stall_s = 0;
+    curl_off_t last_bytes = -1;               // sent + received, at the last progress
+    Clock::time_point last_progress;
     char error_buffer[CURL_ERROR_SIZE] = {};
   };
   using TransferPtr = std::unique_ptr<Transfer>;
@@ -220,6 +232,21 @@ struct Client::Impl {
     return bytes;
   }
 
+  // Our own stall detection: libcurl's low-speed limit averages over a window that still counts the
+  // request body long after it was sent, so a silent server is noticed seconds late.
+  static int on_progress(void* user, curl_off_t, curl_off_t received, curl_off_t, curl_off_t sent) {
+    auto* t = static_cast<Transfer*>(user);
+    const auto now = Clock::now();
+    if (received + sent != t->last_bytes) {
+      t->last_bytes = received + sent;
+      t->last_progress = now;
+      return 0;
+    }
+    if (std::chrono::duration<double>(now - t->last_progress).count() < t->stall_s) return 0;
+    t->stalled = true;
+    return 1;  // aborts the transfer with CURLE_ABORTED_BY_CALLBACK
+  }
+
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
     auto* t = static_cast<Transfer*>(user);
     const std::string_view line(data, size * count);
@@ -251,8 +278,14 @@ struct Client::Impl {
 
   static void set_body(Transfer& t, json body) {
     t.body = std::move(body);
-    // Invalid UTF-8 in a caller's text is replaced rather than refused: it cannot be sent as JSON.
-    t.body_text = t.body.dump(-1, ' ', false, json::error_handler_t::replace);
+    try {
+      t.body_text = t.body.dump();
+    } catch (const json::type_error&) {
+      // Invalid UTF-8 in a caller's text is replaced rather than refused (it cannot be sent as
+      // JSON), and the key is taken from what is sent.
+      t.body_text = t.body.dump(-1, ' ', false, json::error_handler_t::replace);
+      t.body = json::parse(t.body_text);
+    }
     t.key = request_key(t.body);
   }
 
@@ -289,8 +322,23 @@ struct Client::Impl {
 
   // Answers from a recording when the mode allows, else puts the request on the wire.
   void start(TransferPtr t) {
+    const double left_s = std::chrono::duration<double>(t->deadline - Clock::now()).count();
+    if (left_s <= 0) {
+      std::string why = "deadline of " + std::to_string(static_cast<int>(options.retry.deadline_s)) +
+                        " s reached before attempt " + std::to_string(t->network_attempts + 1);
+      fail(std::move(t), std::move(why));
+      return;
+    }
     if (options.record_mode == RecordMode::replay || options.record_mode == RecordMode::automatic) {
-      if (auto recorded = options.recorder->find(t->key)) {
+      std::optional<std::string> recorded;
+      try {
+        recorded = options.recorder->find(t->key);
+      } catch (const std::exception& e) {
+        std::string why = std::string("reading the recording failed: ") + e.what();
+        fail(std::move(t), std::move(why));
+        return;
+      }
+      if (recorded) {
         t->result.replayed = true;
         ++t->result.attempts;
         handle_answer(std::move(t), 200, std::move(*recorded), /*from_recording=*/true);
@@ -318,6 +366,10 @@ struct Client::Impl {
     t->response.clear();
     t->retry_after.reset();
     t->too_large = false;
+    t->stalled = false;
+    t->stall_s = options.timeouts.stall_s;
+    t->last_bytes = -1;
+    t->last_progress = Clock::now();
     t->error_buffer[0] = '\0';
     t->headers = curl_slist_append(nullptr, "Content-Type: application/json");
     t->headers = curl_slist_append(t->headers, "Expect:");
@@ -332,9 +384,11 @@ struct Client::Impl {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(to.connect_s * 1000));
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(to.total_s * 1000));
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(to.stall_s)));
+    // An attempt never runs past the request's deadline.
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, std::max(1L, static_cast<long>(std::min(to.total_s, left_s) * 1000)));
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, t.get());
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -373,6 +427,11 @@ struct Client::Impl {
       fail(std::move(t), "the response is larger than " + format_bytes(options.max_response_bytes));
       return;
     }
+    if (t->stalled) {
+      const std::string why = "stalled: nothing received for " + std::to_string(static_cast<int>(t->stall_s)) + " s";
+      retry_or_fail(std::move(t), why);
+      return;
+    }
     if (code != CURLE_OK) {
       const std::string detail = t->error_buffer[0] != '\0' ? t->error_buffer : curl_easy_strerror(code);
       retry_or_fail(std::move(t), "transport error: " + detail);
@@ -380,6 +439,12 @@ struct Client::Impl {
     }
     std::string body = std::move(t->response);
     handle_answer(std::move(t), status, std::move(body), false);
+  }
+
+  // A recorded answer that cannot be used will not improve by retrying: it fails the request.
+  void retry_or_fail_answer(TransferPtr t, bool from_recording, std::string reason) {
+    if (from_recording) fail(std::move(t), "the recorded answer is unusable: " + reason);
+    else retry_or_fail(std::move(t), std::move(reason));
   }
 
   void handle_answer(TransferPtr t, long status, std::string body, bool from_recording) {
@@ -394,7 +459,7 @@ struct Client::Impl {
       } catch (const json::exception&) {
         if (!body.empty()) message += ": " + abbreviate(repair_utf8(body), 300);
       }
-      if (is_retryable_status(status)) retry_or_fail(std::move(t), message);
+      if (is_retryable_status(status)) retry_or_fail_answer(std::move(t), from_recording, message);
       else fail(std::move(t), message);
       return;
     }
@@ -404,7 +469,7 @@ struct Client::Impl {
     try {
       response = json::parse(body);
     } catch (const json::exception& e) {
-      retry_or_fail(std::move(t), std::string("the response is not valid JSON (") + e.what() + ")");
+      retry_or_fail_answer(std::move(t), from_recording, std::string("the response is not valid JSON (") + e.what() + ")");
       return;
     }
     const json* message = nullptr;
@@ -413,7 +478,7 @@ struct Client::Impl {
         response["choices"][0]["message"].is_object())
       message = &response["choices"][0]["message"];
     if (message == nullptr) {
-      retry_or_fail(std::move(t), "the response has no choices[0].message");
+      retry_or_fail_answer(std::move(t), from_recording, "the response has no choices[0].message");
       return;
     }
     if (auto usage = response.find("usage"); usage != response.end() && usage->is_object()) {
@@ -421,8 +486,15 @@ struct Client::Impl {
       t->result.usage.completion_tokens += usage->value("completion_tokens", std::int64_t{0});
       t->result.usage.total_tokens += usage->value("total_tokens", std::int64_t{0});
     }
-    if (!from_recording && (options.record_mode == RecordMode::record || options.record_mode == RecordMode::automatic))
-      options.recorder->store(t->key, t->body_text, body);
+    if (!from_recording && (options.record_mode == RecordMode::record || options.record_mode == RecordMode::automatic)) {
+      try {
+        options.recorder->store(t->key, t->stage, t->body_text, body);
+      } catch (const std::exception& e) {
+        std::string why = std::string("recording the answer failed: ") + e.what();
+        fail(std::move(t), std::move(why));
+        return;
+      }
+    }
     t->result.message = *message;
     const json& content = (*message).contains("content") ? (*message)["content"] : json();
     t->result.content = content.is_string() ? content.get<std::string>() : std::string();
@@ -479,12 +551,13 @@ struct Client::Impl {
       fail(std::move(t), std::move(why));
       return;
     }
+    ++t->retries;
     waiting.emplace(when, std::move(t));
   }
 
   void fail(TransferPtr t, std::string reason) {
     t->result.ok = false;
-    t->result.error = std::move(reason);
+    t->result.error = scrub(std::move(reason));
     complete(std::move(t));
   }
 
@@ -496,7 +569,7 @@ struct Client::Impl {
       ++s.requests;
       ++(r.ok ? s.succeeded : s.failed);
       s.attempts += r.attempts;
-      s.retries += std::max(0, r.attempts - 1 - (r.repaired || t->repair_round ? 1 : 0));
+      s.retries += t->retries;
       s.replayed += r.replayed;
       s.repaired += r.repaired;
       s.redactions += static_cast<std::int64_t>(r.redactions);
@@ -510,6 +583,16 @@ struct Client::Impl {
     ChatResult result = std::move(t->result);
     t.reset();
     if (callback) callback(std::move(result));
+  }
+
+  // Error text can quote a server's answer or a URL: the key and other secrets never stay in it.
+  std::string scrub(std::string text) const {
+    if (!endpoint.key.empty())
+      for (std::size_t at = text.find(endpoint.key.reveal()); at != std::string::npos; at = text.find(endpoint.key.reveal(), at))
+        text.replace(at, endpoint.key.reveal().size(), "[REDACTED:api-key]");
+    static const trace::Redactor redactor;
+    redactor.redact(text);
+    return text;
   }
 
   static std::string describe_request(const Transfer& t) {
@@ -566,6 +649,14 @@ json Client::get(const std::string& path) {
       return size * n;
     });
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
+    std::optional<double> retry_after;
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, +[](char* data, std::size_t size, std::size_t n, void* user) {
+      const std::string_view line(data, size * n);
+      if (iequals_prefix(line, "retry-after:"))
+        *static_cast<std::optional<double>*>(user) = parse_retry_after(std::string(line.substr(12)), epoch_now());
+      return size * n;
+    });
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &retry_after);
     const CURLcode code = curl_easy_perform(easy);
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
@@ -584,11 +675,11 @@ json Client::get(const std::string& path) {
       if (!is_retryable_status(status)) break;
     }
     if (attempt < o.retry.max_attempts) {
-      const double delay = backoff_delay(o.retry, attempt, std::nullopt, impl_->rng);
+      const double delay = backoff_delay(o.retry, attempt, retry_after, impl_->rng);
       std::this_thread::sleep_for(std::chrono::duration<double>(delay));
     }
   }
-  throw Error("GET " + impl_->endpoint.base_url + path + " failed: " + last_error);
+  throw Error(impl_->scrub("GET " + impl_->endpoint.base_url + path + " failed: " + last_error));
 }
 
 }  // namespace t2s::llm

@@ -1,7 +1,10 @@
 #include "t2s/llm/schema.hpp"
 
 #include <cmath>
-#include <regex>
+#include <re2/re2.h>
+
+#include <map>
+#include <memory>
 #include <set>
 #include <string_view>
 
@@ -10,6 +13,28 @@
 namespace t2s::llm {
 
 using nlohmann::json;
+
+// Compiled once per schema. RE2 runs in linear time and does not recurse per character, so a
+// model's answer (untrusted, possibly huge) can neither hang nor overflow the stack.
+struct JsonSchema::Patterns {
+  std::map<std::string, std::unique_ptr<re2::RE2>, std::less<>> compiled;
+
+  // nullptr when `pattern` is not a regular expression RE2 accepts (with the reason in `error`).
+  const re2::RE2* add(const std::string& pattern, std::string& error) {
+    if (auto it = compiled.find(pattern); it != compiled.end()) return it->second.get();
+    re2::RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_unique<re2::RE2>(pattern, options);
+    if (!re->ok()) {
+      error = re->error();
+      return nullptr;
+    }
+    return compiled.emplace(pattern, std::move(re)).first->second.get();
+  }
+  bool search(const std::string& pattern, const std::string& text) const {
+    return re2::RE2::PartialMatch(text, *compiled.at(pattern));
+  }
+};
 
 namespace {
 
@@ -115,11 +140,19 @@ const json* resolve(const json& root, std::string_view ref) {
   throw InputError("JSON schema" + (where.empty() ? std::string() : " at " + where) + ": " + why);
 }
 
-void check_schema(const json& root, const json& schema, const std::string& where, int depth) {
+void check_schema(const json& root, const json& schema, const std::string& where, int depth,
+                  JsonSchema::Patterns& patterns) {
   if (depth > 64) bad_schema(where, "nested too deeply (a $ref cycle?)");
   if (schema.is_boolean()) return;
   if (!schema.is_object()) bad_schema(where, "expected an object or a boolean, got " + type_of(schema));
-  auto sub = [&](const json& s, const std::string& key) { check_schema(root, s, where + "/" + pointer_token(key), depth + 1); };
+  auto sub = [&](const json& s, const std::string& key) {
+    check_schema(root, s, where + "/" + pointer_token(key), depth + 1, patterns);
+  };
+  auto compile = [&](const std::string& pattern) {
+    std::string error;
+    if (patterns.add(pattern, error) == nullptr)
+      bad_schema(where, "pattern " + json(pattern).dump() + " is not supported: " + error);
+  };
   auto non_negative = [&](const std::string& key, const json& value) {
     if (!value.is_number_integer() || value.get<std::int64_t>() < 0)
       bad_schema(where, "\"" + key + "\" must be a non-negative integer");
@@ -138,14 +171,8 @@ void check_schema(const json& root, const json& schema, const std::string& where
     } else if (key == "properties" || key == "$defs" || key == "definitions" || key == "patternProperties") {
       if (!value.is_object()) bad_schema(where, "\"" + key + "\" must be an object");
       for (const auto& [name, s] : value.items()) {
-        if (key == "patternProperties") {
-          try {
-            std::regex check(name, std::regex::ECMAScript);
-          } catch (const std::regex_error&) {
-            bad_schema(where, "invalid pattern " + json(name).dump());
-          }
-        }
-        check_schema(root, s, where + "/" + key + "/" + pointer_token(name), depth + 1);
+        if (key == "patternProperties") compile(name);
+        check_schema(root, s, where + "/" + key + "/" + pointer_token(name), depth + 1, patterns);
       }
     } else if (key == "required") {
       if (!value.is_array()) bad_schema(where, "\"required\" must be an array of strings");
@@ -156,7 +183,7 @@ void check_schema(const json& root, const json& schema, const std::string& where
     } else if (key == "prefixItems" || key == "anyOf" || key == "oneOf" || key == "allOf") {
       if (!value.is_array() || value.empty()) bad_schema(where, "\"" + key + "\" must be a non-empty array");
       for (std::size_t i = 0; i < value.size(); ++i)
-        check_schema(root, value[i], where + "/" + key + "/" + std::to_string(i), depth + 1);
+        check_schema(root, value[i], where + "/" + key + "/" + std::to_string(i), depth + 1, patterns);
     } else if (key == "minItems" || key == "maxItems" || key == "minLength" || key == "maxLength" ||
                key == "minProperties" || key == "maxProperties") {
       non_negative(key, value);
@@ -168,11 +195,7 @@ void check_schema(const json& root, const json& schema, const std::string& where
       if (!value.is_number() || value.get<double>() <= 0) bad_schema(where, "\"multipleOf\" must be a positive number");
     } else if (key == "pattern") {
       if (!value.is_string()) bad_schema(where, "\"pattern\" must be a string");
-      try {
-        std::regex check(value.get<std::string>(), std::regex::ECMAScript);
-      } catch (const std::regex_error&) {
-        bad_schema(where, "invalid pattern " + value.dump());
-      }
+      compile(value.get<std::string>());
     } else if (key == "$ref") {
       if (!value.is_string() || resolve(root, value.get<std::string>()) == nullptr)
         bad_schema(where, "unresolvable $ref " + value.dump() + " (only local references are supported)");
@@ -186,19 +209,27 @@ void check_schema(const json& root, const json& schema, const std::string& where
 
 class Validator {
  public:
-  Validator(const json& root, std::size_t limit) : root_(root), limit_(limit) {}
+  Validator(const json& root, const JsonSchema::Patterns& patterns, std::size_t limit)
+      : root_(root), patterns_(patterns), limit_(limit) {}
 
-  void check(const json& schema, const json& value, const std::string& path, int depth = 0) {
+  // `hops`: schemas followed at this value ($ref, allOf, ...), which only a $ref cycle makes large;
+  // `depth`: how deep the value is in the instance (the recursion follows it, so it is bounded).
+  void check(const json& schema, const json& value, const std::string& path, int hops = 0, int depth = 0) {
     if (full()) return;
     if (schema.is_boolean()) {
       if (!schema.get<bool>()) fail(path, "no value is allowed here");
       return;
     }
-    if (depth > 64) {
-      fail(path, "schema recursion too deep");
+    if (hops > 64) {
+      fail(path, "the schema refers to itself without end");
       return;
     }
-    if (auto ref = schema.find("$ref"); ref != schema.end()) check(*resolve(root_, ref->get<std::string>()), value, path, depth + 1);
+    if (depth > kMaxDepth) {
+      fail(path, "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+      return;
+    }
+    if (auto ref = schema.find("$ref"); ref != schema.end())
+      check(*resolve(root_, ref->get<std::string>()), value, path, hops + 1, depth);
     if (auto type = schema.find("type"); type != schema.end()) {
       const json types = type->is_array() ? *type : json::array({*type});
       bool any = false;
@@ -217,25 +248,25 @@ class Validator {
     }
     if (auto c = schema.find("const"); c != schema.end() && !equal(*c, value))
       fail(path, "must be " + abbreviated(*c));
-    if (value.is_object()) check_object(schema, value, path, depth);
-    if (value.is_array()) check_array(schema, value, path, depth);
+    if (value.is_object()) check_object(schema, value, path, depth + 1);
+    if (value.is_array()) check_array(schema, value, path, depth + 1);
     if (value.is_string()) check_string(schema, value.get_ref<const std::string&>(), path);
     if (value.is_number()) check_number(schema, value, path);
     for (const char* key : {"allOf", "anyOf", "oneOf"}) {
       auto it = schema.find(key);
       if (it == schema.end()) continue;
       std::size_t passed = 0;
-      for (const auto& option : *it) passed += passes(option, value, path, depth);
+      for (const auto& option : *it) passed += passes(option, value, path, hops, depth);
       const std::string k = key;
       if (k == "allOf" && passed != it->size()) {
-        for (const auto& option : *it) check(option, value, path, depth + 1);
+        for (const auto& option : *it) check(option, value, path, hops + 1, depth);
       } else if (k == "anyOf" && passed == 0) {
         fail(path, "matches none of the " + std::to_string(it->size()) + " alternatives of anyOf");
       } else if (k == "oneOf" && passed != 1) {
         fail(path, "matches " + std::to_string(passed) + " of the alternatives of oneOf (expected exactly 1)");
       }
     }
-    if (auto n = schema.find("not"); n != schema.end() && passes(*n, value, path, depth))
+    if (auto n = schema.find("not"); n != schema.end() && passes(*n, value, path, hops, depth))
       fail(path, "matches a schema it must not match");
   }
 
@@ -247,8 +278,16 @@ class Validator {
     if (!full()) errors_.push_back({path, std::move(message)});
   }
 
-  // Numbers compare by value (1 == 1.0), as JSON Schema requires.
+  // Numbers compare by value (1 == 1.0), as JSON Schema requires; integers exactly.
   static bool equal(const json& a, const json& b) {
+    if (a.is_number_integer() && b.is_number_integer()) {
+      if (a.is_number_unsigned() != b.is_number_unsigned()) {
+        const json& u = a.is_number_unsigned() ? a : b;
+        const json& i = a.is_number_unsigned() ? b : a;
+        return i.get<std::int64_t>() >= 0 && static_cast<std::uint64_t>(i.get<std::int64_t>()) == u.get<std::uint64_t>();
+      }
+      return a == b;
+    }
     if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
     return a == b;
   }
@@ -259,9 +298,9 @@ class Validator {
     return text;
   }
 
-  bool passes(const json& schema, const json& value, const std::string& path, int depth) {
-    Validator probe(root_, 1);
-    probe.check(schema, value, path, depth + 1);
+  bool passes(const json& schema, const json& value, const std::string& path, int hops, int depth) {
+    Validator probe(root_, patterns_, 1);
+    probe.check(schema, value, path, hops + 1, depth);
     return probe.errors_.empty();
   }
 
@@ -278,14 +317,14 @@ class Validator {
       bool matched = false;
       if (properties != schema.end()) {
         if (auto p = properties->find(key); p != properties->end()) {
-          check(*p, member, member_path, depth + 1);
+          check(*p, member, member_path, 0, depth);
           matched = true;
         }
       }
       if (patterns != schema.end()) {
         for (const auto& [pattern, sub] : patterns->items()) {
-          if (std::regex_search(key, std::regex(pattern, std::regex::ECMAScript))) {
-            check(sub, member, member_path, depth + 1);
+          if (patterns_.search(pattern, key)) {
+            check(sub, member, member_path, 0, depth);
             matched = true;
           }
         }
@@ -294,7 +333,7 @@ class Validator {
         if (additional->is_boolean() && !additional->get<bool>())
           fail(member_path, "unexpected property \"" + key + "\"");
         else
-          check(*additional, member, member_path, depth + 1);
+          check(*additional, member, member_path, 0, depth);
       }
     }
     if (auto min = schema.find("minProperties"); min != schema.end() && value.size() < min->get<std::size_t>())
@@ -307,11 +346,12 @@ class Validator {
     std::size_t first_free = 0;
     if (auto prefix = schema.find("prefixItems"); prefix != schema.end()) {
       for (std::size_t i = 0; i < value.size() && i < prefix->size(); ++i)
-        check((*prefix)[i], value[i], path + "/" + std::to_string(i), depth + 1);
+        check((*prefix)[i], value[i], path + "/" + std::to_string(i), 0, depth);
       first_free = prefix->size();
     }
     if (auto items = schema.find("items"); items != schema.end())
-      for (std::size_t i = first_free; i < value.size(); ++i) check(*items, value[i], path + "/" + std::to_string(i), depth + 1);
+      for (std::size_t i = first_free; i < value.size(); ++i)
+        check(*items, value[i], path + "/" + std::to_string(i), 0, depth);
     if (auto min = schema.find("minItems"); min != schema.end() && value.size() < min->get<std::size_t>())
       fail(path, "has " + std::to_string(value.size()) + " items, fewer than " + min->dump());
     if (auto max = schema.find("maxItems"); max != schema.end() && value.size() > max->get<std::size_t>())
@@ -326,7 +366,7 @@ class Validator {
     }
     if (auto contains = schema.find("contains"); contains != schema.end()) {
       bool any = false;
-      for (const auto& item : value) any = any || passes(*contains, item, path, depth);
+      for (const auto& item : value) any = any || passes(*contains, item, path, -1, depth);
       if (!any) fail(path, "has no item matching \"contains\"");
     }
   }
@@ -338,7 +378,7 @@ class Validator {
     if (auto max = schema.find("maxLength"); max != schema.end() && length > max->get<std::size_t>())
       fail(path, "is " + std::to_string(length) + " characters long, longer than " + max->dump());
     if (auto pattern = schema.find("pattern"); pattern != schema.end() &&
-        !std::regex_search(text, std::regex(pattern->get<std::string>(), std::regex::ECMAScript)))
+        !patterns_.search(pattern->get<std::string>(), text))
       fail(path, "does not match the pattern " + pattern->dump());
   }
 
@@ -359,17 +399,23 @@ class Validator {
     }
   }
 
+  static constexpr int kMaxDepth = 256;
   const json& root_;
+  const JsonSchema::Patterns& patterns_;
   std::size_t limit_;
   std::vector<SchemaViolation> errors_;
 };
 
 }  // namespace
 
-JsonSchema::JsonSchema(nlohmann::json schema) : schema_(std::move(schema)) { check_schema(schema_, schema_, "", 0); }
+JsonSchema::JsonSchema(nlohmann::json schema) : schema_(std::move(schema)) {
+  auto patterns = std::make_shared<Patterns>();
+  check_schema(schema_, schema_, "", 0, *patterns);
+  patterns_ = std::move(patterns);
+}
 
 std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& instance, std::size_t limit) const {
-  Validator validator(schema_, limit);
+  Validator validator(schema_, *patterns_, limit);
   validator.check(schema_, instance, "");
   return validator.take();
 }

@@ -1,6 +1,7 @@
 #include "t2s/store/llm_recording.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "chunk_stream.hpp"
@@ -18,6 +19,8 @@ constexpr std::int64_t kVersion = 1;
 constexpr std::size_t kTextChunk = std::size_t{1} << 20;
 constexpr std::size_t kIndexChunk = 1024;
 constexpr const char* kSuffix = ".llm.h5";
+constexpr std::size_t kRollRows = 512;
+constexpr auto kRollAge = std::chrono::minutes(2);
 
 bool is_recording_file(const fs::path& path) {
   const std::string name = path.filename().string();
@@ -40,8 +43,10 @@ struct RecordingStore::Writer {
   std::vector<std::uint64_t> offsets, request_lengths, response_lengths;
   std::size_t rows = 0;
   bool closed = false;
+  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
 
   explicit Writer(fs::path target) : path(std::move(target)) {
+    if (fs::exists(path)) throw InputError(path.string() + ": recordings exist already and are never overwritten");
     partial = path;
     partial += ".partial";
     if (path.has_parent_path()) fs::create_directories(path.parent_path());
@@ -156,7 +161,12 @@ RecordingStore::RecordingStore(const std::vector<fs::path>& read_dirs, std::opti
       index_.emplace(std::string(keys[row].data(), 64), Location{index, offsets[row], requests[row], responses[row]});
     files_.push_back(std::move(file));
   }
-  if (write_file) writer_ = std::make_unique<Writer>(*write_file);
+  if (write_file) {
+    const std::string name = write_file->filename().string();
+    if (!is_recording_file(*write_file)) throw InputError(write_file->string() + ": a recording file must be named *" + kSuffix);
+    write_base_ = write_file->parent_path() / name.substr(0, name.size() - std::strlen(kSuffix));
+    writer_ = std::make_unique<Writer>(*write_file);
+  }
 }
 
 RecordingStore::~RecordingStore() {
@@ -177,18 +187,26 @@ std::optional<std::string> RecordingStore::find(const std::string& key) {
   return response;
 }
 
-void RecordingStore::store(const std::string& key, const std::string& request, const std::string& response) {
+void RecordingStore::store(const std::string& key, const std::string& stage, const std::string& request,
+                           const std::string& response) {
   if (key.size() != 64) throw Error("LLM recording: a request key must be 64 hex digits");
-  if (!writer_ || writer_->closed) throw Error("LLM recording: this store was opened without a file to write");
-  if (written_.count(key) != 0) return;  // the same request answered twice: the first answer stands
-  writer_->add(key, stage_, request, response);
+  if (write_base_.empty() || !writer_) throw Error("LLM recording: this store was opened without a file to write");
+  if (written_.count(key) != 0 || index_.count(key) != 0) return;  // answered before: the first answer stands
+  if (writer_->closed || writer_->rows >= kRollRows || std::chrono::steady_clock::now() - writer_->opened >= kRollAge) {
+    close();
+    const fs::path next = write_base_.string() + "." + std::to_string(written_files_.size()) + kSuffix;
+    writer_ = std::make_unique<Writer>(next);
+  }
+  writer_->add(key, stage, request, response);
   written_.emplace(key, response);
+  ++recorded_;
 }
 
 void RecordingStore::close() {
-  if (writer_) writer_->close();
+  if (writer_ && !writer_->closed) {
+    writer_->close();
+    written_files_.push_back(writer_->path);
+  }
 }
-
-std::size_t RecordingStore::recorded() const { return writer_ ? writer_->rows : 0; }
 
 }  // namespace t2s::store

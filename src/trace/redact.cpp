@@ -1,5 +1,7 @@
 #include "t2s/trace/redact.hpp"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <string_view>
 
@@ -18,6 +20,13 @@ bool is_alnum(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') 
 bool is_key_char(char c) { return is_alnum(c) || c == '_' || c == '-'; }
 bool is_token_char(char c) { return is_key_char(c) || c == '.' || c == '~' || c == '+' || c == '/' || c == '='; }
 bool is_upper_or_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); }
+
+// Whether a secret may start at `at`: not in the middle of a word. A backslash escape written out
+// in JSON or a log ("\\nsk-...", "\\tBearer") ends the word before it.
+bool at_word_start(std::string_view text, std::size_t at) {
+  if (at == 0 || !is_key_char(text[at - 1])) return true;
+  return at >= 2 && text[at - 2] == '\\';
+}
 
 template <typename Pred>
 std::size_t run_length(std::string_view text, std::size_t from, Pred pred) {
@@ -58,7 +67,7 @@ void find_keys(std::string_view text, std::vector<Span>& spans) {
   for (const auto& format : kKeyFormats) {
     for (std::size_t at = text.find(format.prefix); at != std::string_view::npos;
          at = text.find(format.prefix, at + 1)) {
-      if (at > 0 && is_key_char(text[at - 1])) continue;  // inside a word: "task-...", "mask-..."
+      if (!at_word_start(text, at)) continue;  // inside a word: "task-...", "mask-..."
       const std::size_t tail = run_length(text, at + format.prefix.size(), format.alphabet);
       if (tail < format.min_tail) continue;
       spans.push_back({at, at + format.prefix.size() + tail, format.kind});
@@ -66,17 +75,66 @@ void find_keys(std::string_view text, std::vector<Span>& spans) {
   }
 }
 
-// "Bearer <token>" in any letter case: the token is the secret.
+// "Bearer <token>" in any letter case: the token is the secret. A token has a digit, an upper-case
+// letter or punctuation: "the bearer responsibilities" is prose.
 void find_bearer_tokens(std::string_view text, std::vector<Span>& spans) {
   for (std::size_t at = text.find("earer"); at != std::string_view::npos; at = text.find("earer", at + 1)) {
     if (at == 0 || (text[at - 1] != 'B' && text[at - 1] != 'b')) continue;
-    if (at >= 2 && is_alnum(text[at - 2])) continue;
+    if (!at_word_start(text, at - 1)) continue;
     std::size_t start = at + 5;
     const std::size_t spaces = run_length(text, start, [](char c) { return c == ' ' || c == '\t'; });
     if (spaces == 0) continue;
     start += spaces;
     const std::size_t length = run_length(text, start, is_token_char);
-    if (length >= 16) spans.push_back({start, start + length, "bearer-token"});
+    const std::string_view token = text.substr(start, length);
+    const bool token_like = std::any_of(token.begin(), token.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || !is_alnum(c);
+    });
+    if (length >= 16 && token_like) spans.push_back({start, start + length, "bearer-token"});
+  }
+}
+
+// JSON Web Tokens: three base64url parts, the first "eyJ" (an encoded '{"').
+void find_jwts(std::string_view text, std::vector<Span>& spans) {
+  auto is_b64url = [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '='; };
+  for (std::size_t at = text.find("eyJ"); at != std::string_view::npos; at = text.find("eyJ", at + 1)) {
+    if (!at_word_start(text, at)) continue;
+    std::size_t end = at;
+    int parts = 0;
+    for (; parts < 3; ++parts) {
+      const std::size_t length = run_length(text, end, is_b64url);
+      if (length < 8) break;
+      end += length;
+      if (parts < 2) {
+        if (end >= text.size() || text[end] != '.') break;
+        ++end;
+      }
+    }
+    if (parts == 3) spans.push_back({at, end, "jwt"});
+  }
+}
+
+// Values assigned to names that say they are secret: `password=...`, `"api_key": "..."`,
+// `AWS_SECRET_ACCESS_KEY=...`. The value (8 or more characters) is the secret.
+void find_assigned_secrets(std::string_view text, std::vector<Span>& spans) {
+  static constexpr std::string_view kNames[] = {"password", "passwd", "secret", "api_key", "apikey", "api-key",
+                                                "access_token", "auth_token", "private_key"};
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const auto name : kNames) {
+    for (std::size_t at = lower.find(name); at != std::string::npos; at = lower.find(name, at + 1)) {
+      // The rest of the key (AWS_SECRET_ACCESS_KEY), a closing quote, then '=' or ':'.
+      std::size_t i = at + name.size() + run_length(text, at + name.size(), is_key_char);
+      i += run_length(text, i, [](char c) { return c == '"' || c == '\'' || c == ' '; });
+      if (i >= text.size() || (text[i] != '=' && text[i] != ':')) continue;
+      ++i;
+      i += run_length(text, i, [](char c) { return c == ' ' || c == '"' || c == '\''; });
+      const std::size_t length = run_length(text, i, [](char c) {
+        return c != ' ' && c != '"' && c != '\'' && c != '\n' && c != '\r' && c != '\t' && c != ',' && c != ';' &&
+               c != '}' && c != '&' && c != '\\';
+      });
+      if (length >= 8) spans.push_back({i, i + length, "secret-value"});
+    }
   }
 }
 
@@ -87,45 +145,56 @@ void find_private_keys(std::string_view text, std::vector<Span>& spans) {
     if (line_end == std::string_view::npos) break;
     const std::string_view label = text.substr(at + 11, line_end - (at + 11));
     if (label.size() > 40 || label.find("PRIVATE KEY") == std::string_view::npos) continue;
-    std::size_t end = text.find("-----END ", line_end);
+    const std::size_t end = text.find("-----END ", line_end);
     if (end == std::string_view::npos) {
-      end = text.size();
-    } else {
-      const std::size_t close = text.find("-----", end + 9);
-      end = close == std::string_view::npos ? text.size() : close + 5;
+      spans.push_back({at, text.size(), "private-key"});
+      break;  // everything after is redacted already: searching on would be quadratic
     }
-    spans.push_back({at, end, "private-key"});
+    const std::size_t close = text.find("-----", end + 9);
+    spans.push_back({at, close == std::string_view::npos ? text.size() : close + 5, "private-key"});
+    at = end;
   }
 }
 
-// scheme://user:password@host — the password is the secret.
+// scheme://user:password@host — the password is the secret. It runs to the last '@' before the
+// end of the URL, since real passwords contain '@' and '/' (over-redacting is the safe side).
 void find_url_passwords(std::string_view text, std::vector<Span>& spans) {
   for (std::size_t at = text.find("://"); at != std::string_view::npos; at = text.find("://", at + 1)) {
     const std::size_t user_begin = at + 3;
     std::size_t end = user_begin;
     while (end < text.size() && end - user_begin < 512) {
       const char c = text[end];
-      if (c == '@' || c == '/' || c == ' ' || c == '\n' || c == '"' || c == '\'' || c == '\t' || c == '<' || c == '>') break;
+      if (c == ' ' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '\t' || c == '<' || c == '>') break;
       ++end;
     }
-    if (end >= text.size() || text[end] != '@') continue;
-    const std::size_t colon = text.find(':', user_begin);
-    if (colon == std::string_view::npos || colon >= end || colon + 1 == end) continue;
-    spans.push_back({colon + 1, end, "url-password"});
+    const std::string_view url = text.substr(user_begin, end - user_begin);
+    const std::size_t last_at = url.rfind('@');
+    if (last_at == std::string_view::npos) continue;
+    const std::size_t colon = url.find(':');
+    if (colon == std::string_view::npos || colon >= last_at || colon + 1 == last_at) continue;
+    if (url.substr(0, colon).find('/') != std::string_view::npos) continue;  // no user: "host/a:b@c"
+    spans.push_back({user_begin + colon + 1, user_begin + last_at, "url-password"});
   }
 }
 
 }  // namespace
 
+struct Redactor::Pattern {
+  std::string kind;
+  std::unique_ptr<re2::RE2> regex;
+};
+
+Redactor::Redactor() = default;
+Redactor::~Redactor() = default;
+Redactor::Redactor(Redactor&&) noexcept = default;
+Redactor& Redactor::operator=(Redactor&&) noexcept = default;
+
 void Redactor::add_pattern(const std::string& kind, const std::string& regex) {
-  std::regex compiled;
-  try {
-    compiled = std::regex(regex, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw InputError("redaction pattern \"" + kind + "\": invalid regular expression: " + e.what());
-  }
-  if (std::regex_match(std::string(), compiled))
-    throw InputError("redaction pattern \"" + kind + "\" matches the empty string");
+  re2::RE2::Options options;
+  options.set_log_errors(false);
+  auto compiled = std::make_unique<re2::RE2>(regex, options);
+  if (!compiled->ok()) throw InputError("redaction pattern \"" + kind + "\": invalid regular expression: " + compiled->error());
+  if (re2::RE2::FullMatch("", *compiled)) throw InputError("redaction pattern \"" + kind + "\" matches the empty string");
   extra_.push_back({kind, std::move(compiled)});
 }
 
@@ -133,16 +202,23 @@ std::size_t Redactor::redact(std::string& text) const {
   std::vector<Span> spans;
   find_keys(text, spans);
   find_bearer_tokens(text, spans);
+  find_jwts(text, spans);
+  find_assigned_secrets(text, spans);
   find_private_keys(text, spans);
   find_url_passwords(text, spans);
   for (const auto& pattern : extra_) {
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), pattern.regex); it != std::sregex_iterator(); ++it)
-      if (it->length() > 0)
-        spans.push_back({static_cast<std::size_t>(it->position()), static_cast<std::size_t>(it->position() + it->length()),
-                         pattern.kind});
+    std::size_t from = 0;
+    re2::StringPiece whole;
+    while (from <= text.size() &&
+           pattern.regex->Match(text, from, text.size(), re2::RE2::UNANCHORED, &whole, 1)) {
+      const std::size_t begin = static_cast<std::size_t>(whole.data() - text.data());
+      const std::size_t end = begin + whole.size();
+      if (end > begin) spans.push_back({begin, end, pattern.kind});
+      from = end > begin ? end : end + 1;
+    }
   }
   if (spans.empty()) return 0;
-  // Overlapping finds (a key inside a private-key block) count once, as the outermost.
+  // Overlapping finds (a key inside a private-key block) count once: the redaction covers their union.
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
   });
@@ -150,7 +226,10 @@ std::size_t Redactor::redact(std::string& text) const {
   out.reserve(text.size());
   std::size_t copied = 0, count = 0;
   for (const auto& span : spans) {
-    if (span.begin < copied) continue;
+    if (span.begin < copied) {
+      copied = std::max(copied, span.end);
+      continue;
+    }
     out.append(text, copied, span.begin - copied);
     out.append("[REDACTED:").append(span.kind).append("]");
     copied = span.end;

@@ -87,13 +87,55 @@ TEST(Client, AnswersCarryContentUsageAndStageTotals) {
 
 TEST(Client, AWrongKeyFailsWithoutRetryAndTheKeyIsNeverInTheReason) {
   T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
-  ScriptedServer server(R"({"api_key": "sk-right-abcdefghijklmnopqrstuvwxyz", "default": {"content": "x"}})");
-  Client client = client_for(server, fast_options(), "sk-wrong-abcdefghijklmnopqrstuvwxyz");
+  // A server that quotes the key it was sent back in its error message.
+  const std::string key = "sk-wrong-abcdefghijklmnopqrstuvwxyz";
+  ScriptedServer server(json{{"rules", {{{"fault", {{"kind", "status"}, {"status", 401},
+                                                    {"message", "invalid API key " + key + " (and Bearer " + key + ")"}}}}}}}
+                            .dump());
+  Client client = client_for(server, fast_options(), key);
   const ChatResult r = one(client, ask("hello"));
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.attempts, 1);
-  EXPECT_NE(r.error.find("HTTP 401"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("HTTP 401: invalid API key [REDACTED:api-key]"), std::string::npos) << r.error;
   EXPECT_EQ(r.error.find("sk-wrong"), std::string::npos) << r.error;
+  EXPECT_EQ(server.requests().at(0)["headers"]["authorization"], "Bearer " + key);  // it was sent, though
+}
+
+TEST(Client, AStalledAnswerIsAbandonedAfterTheStallTimeout) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(R"({"rules": [{"fault": {"kind": "stall", "seconds": 6, "times": 1}}, {"respond": {"content": "ok"}}]})");
+  ClientOptions options = fast_options();
+  options.timeouts.total_s = 30;
+  options.timeouts.stall_s = 1;
+  Client client = client_for(server, options);
+  const ChatResult r = one(client, ask("q"));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_LT(r.latency_s, 4.0);
+}
+
+TEST(Client, RetryAfterAsAnHttpDateIsHonoured) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(R"({"rules": [{"fault": {"kind": "rate_limit", "retry_after": 2, "retry_after_format": "date", "times": 1}},
+                                      {"respond": {"content": "ok"}}]})");
+  Client client = client_for(server);
+  const ChatResult r = one(client, ask("q"));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_GE(r.latency_s, 0.9);  // a date has one-second resolution: 1-2 s, never the 10 ms backoff
+}
+
+TEST(Client, TheDeadlineAlsoBoundsAnAttemptInProgress) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(R"({"rules": [{"fault": {"kind": "stall", "seconds": 10}}]})");
+  ClientOptions options = fast_options();
+  options.timeouts.total_s = 8;
+  options.retry.deadline_s = 1;
+  Client client = client_for(server, options);
+  const ChatResult r = one(client, ask("q"));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("deadline"), std::string::npos) << r.error;
+  EXPECT_LT(r.latency_s, 2.5);
 }
 
 TEST(Client, RateLimitIsRetriedAfterRetryAfter) {
@@ -149,7 +191,7 @@ TEST(Client, PersistentFailureGivesUpWithTheLastReason) {
   EXPECT_EQ(server.stats()["requests"], 3);
 }
 
-TEST(Client, AStallPastTheTimeoutIsAbandonedAndRetried) {
+TEST(Client, AnAttemptPastTheTotalTimeoutIsAbandonedAndRetried) {
   T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
   ScriptedServer server(R"({"rules": [{"fault": {"kind": "stall", "seconds": 5, "times": 1}}, {"respond": {"content": "ok"}}]})");
   ClientOptions options = fast_options();
@@ -401,4 +443,91 @@ TEST(Client, ExchangesRecordedToHdf5ReplayInALaterRun) {
     EXPECT_TRUE(results[i].replayed);
     EXPECT_EQ(results[i].content, live[i]);
   }
+}
+
+TEST(Client, RecordingFailuresFailTheRequestNotTheRun) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  struct BrokenRecorder : Recorder {
+    std::optional<std::string> find(const std::string&) override { return std::nullopt; }
+    void store(const std::string&, const std::string&, const std::string&, const std::string&) override {
+      throw t2s::Error("disk full");
+    }
+  } recorder;
+  ScriptedServer server(R"({"rules": [{"echo": true}]})");
+  ClientOptions options = fast_options();
+  options.record_mode = RecordMode::record;
+  options.recorder = &recorder;
+  Client client = client_for(server, options);
+  std::vector<ChatRequest> requests;
+  for (int i = 0; i < 3; ++i) requests.push_back(numbered(i));
+  for (const auto& r : client.run_all(std::move(requests))) {
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.error.find("recording the answer failed: disk full"), std::string::npos) << r.error;
+  }
+}
+
+TEST(Client, AnUnusableRecordingFailsAtOnce) {
+  MemoryRecorder recorder;
+  const ChatRequest request = numbered(1);
+  json body = request.body;
+  body["model"] = "scripted-model";
+  recorder.store(request_key(body), "test", body.dump(), R"({"no": "choices"})");
+  ClientOptions options = fast_options();
+  options.record_mode = RecordMode::replay;
+  options.recorder = &recorder;
+  Client client(Endpoint::resolve("http://127.0.0.1:9/v1", "scripted-model", {}), options);
+  const ChatResult r = one(client, numbered(1));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("the recorded answer is unusable: the response has no choices[0].message"), std::string::npos)
+      << r.error;
+  EXPECT_EQ(r.attempts, 1);
+}
+
+TEST(Client, ARepairRoundReplaysToo) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  MemoryRecorder recorder;
+  {
+    ScriptedServer server(R"({"rules": [
+        {"match": {"last_user_contains": "does not match the required JSON schema"}, "json": {"answer": 6}},
+        {"respond": {"content": "{\"answer\": \"six\"}"}}]})");
+    ClientOptions options = fast_options();
+    options.record_mode = RecordMode::record;
+    options.recorder = &recorder;
+    Client client = client_for(server, options);
+    const ChatResult live = one(client, structured("fixable"));
+    ASSERT_TRUE(live.ok && live.repaired) << live.error;
+    EXPECT_EQ(recorder.size(), 2u);  // the first answer and the repaired one
+  }
+  ClientOptions options = fast_options();
+  options.record_mode = RecordMode::replay;
+  options.recorder = &recorder;
+  Client client(Endpoint::resolve("http://127.0.0.1:9/v1", "scripted-model", {}), options);
+  const ChatResult replayed = one(client, structured("fixable"));
+  ASSERT_TRUE(replayed.ok) << replayed.error;
+  EXPECT_TRUE(replayed.repaired);
+  EXPECT_EQ(replayed.structured["answer"], 6);
+}
+
+TEST(Client, ToolCallArgumentsAreRedactedToo) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(R"({"rules": [{"respond": {"content": "ok"}}]})");
+  t2s::trace::Redactor redactor;
+  ClientOptions options = fast_options();
+  options.redactor = &redactor;
+  Client client = client_for(server, options);
+  ChatRequest request = ask("what happened?");
+  request.body["messages"].insert(request.body["messages"].begin(),
+      json{{"role", "assistant"}, {"content", nullptr},
+           {"tool_calls", {{{"id", "c1"}, {"type", "function"},
+                            {"function", {{"name", "bash"}, {"arguments", R"({"cmd": "export KEY=ghp_0123456789abcdefghijABCDEFGHIJ0123"})"}}}}}}});
+  const ChatResult r = one(client, std::move(request));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.redactions, 1u);
+  EXPECT_EQ(server.requests().dump().find("ghp_0123"), std::string::npos);
+}
+
+TEST(RequestKey, WholeNumbersAreTheSameRequestAndKeyOrderDoesNotMatter) {
+  EXPECT_EQ(request_key(json::parse(R"({"temperature": 1, "messages": []})")),
+            request_key(json::parse(R"({"messages": [], "temperature": 1.0})")));
+  EXPECT_NE(request_key(json::parse(R"({"temperature": 1})")), request_key(json::parse(R"({"temperature": 1.5})")));
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "t2s/core/error.hpp"
 #include "t2s/trace/redact.hpp"
 
@@ -72,4 +74,50 @@ TEST(Redactor, EverySecretOfAMixedTextIsCountedOnce) {
   const std::string out = redacted(text, 3);
   EXPECT_EQ(out.find("hunter2"), std::string::npos);
   EXPECT_EQ(out.find("sk-abc"), std::string::npos);
+}
+
+TEST(Redactor, SecretsAfterAnEscapeAreFound) {
+  // Trajectories are JSON: a newline before a key is often the two characters '\' 'n'.
+  EXPECT_EQ(redacted(R"(done\nsk-proj-abcdefghijklmnopqrstuvwx1234)", 1), R"(done\n[REDACTED:api-key])");
+  EXPECT_EQ(redacted(R"(line\nAKIAIOSFODNN7EXAMPLE)", 1), R"(line\n[REDACTED:aws-access-key])");
+  EXPECT_EQ(redacted(R"(x\tBearer abcdef0123456789ABCDEF)", 1), R"(x\tBearer [REDACTED:bearer-token])");
+}
+
+TEST(Redactor, UrlPasswordsWithAtAndSlashAreRedactedWhole) {
+  EXPECT_EQ(redacted("postgres://admin:p@ss/w0rd@db:5432/app", 1), "postgres://admin:[REDACTED:url-password]@db:5432/app");
+  EXPECT_EQ(redacted("mysql://admin:pa/ss@db", 1), "mysql://admin:[REDACTED:url-password]@db");
+}
+
+TEST(Redactor, AssignedSecretsAndJwts) {
+  EXPECT_EQ(redacted("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", 1),
+            "AWS_SECRET_ACCESS_KEY=[REDACTED:secret-value]");
+  EXPECT_EQ(redacted(R"({"password": "hunter2hunter2", "user": "bob"})", 1),
+            R"({"password": "[REDACTED:secret-value]", "user": "bob"})");
+  EXPECT_EQ(redacted("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ok", 1),
+            "token [REDACTED:jwt] ok");
+  EXPECT_EQ(redacted("set password: x", 0), "set password: x");  // too short to be a secret value
+}
+
+TEST(Redactor, ProseAboutBearersIsNotAToken) {
+  EXPECT_EQ(redacted("The bearer responsibilities are listed below.", 0), "The bearer responsibilities are listed below.");
+}
+
+TEST(Redactor, OverlappingFindsAreRedactedAsTheirUnion) {
+  Redactor r;
+  r.add_pattern("labelled-key", "key sk-proj");  // ends inside the key the built-in detector finds
+  EXPECT_EQ(redacted("the key sk-proj-abcdefghijklmnopqrstuvwx1234 end", 1, r), "the [REDACTED:labelled-key] end");
+}
+
+TEST(Redactor, HugeAndHostileInputsStayLinear) {
+  std::string headers;
+  for (int i = 0; i < 40000; ++i) headers += "-----BEGIN RSA PRIVATE KEY-----\n";
+  const auto start = std::chrono::steady_clock::now();
+  std::string text = headers;
+  EXPECT_EQ(Redactor().redact(text), 1u);
+  Redactor r;
+  r.add_pattern("pw", "password=.*");
+  std::string line = "password=" + std::string(500000, 'x');
+  EXPECT_EQ(r.redact(line), 1u);
+  // Generous bound: the quadratic scan took over a minute on 1.6 MB.
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
 }

@@ -125,3 +125,30 @@ TEST(JsonSchema, OfficialTestSuiteDraft7) {
 }
 
 }  // namespace
+
+// A model's answer is untrusted: a huge string under a pattern must neither crash nor hang.
+TEST(JsonSchema, PatternsAreSafeOnHugeStringsAndCountCharacters) {
+  const JsonSchema schema(json::parse(R"({"type": "object", "properties": {"s": {"type": "string", "pattern": "^[a-z]*$"}}})"));
+  EXPECT_TRUE(schema.validate({{"s", std::string(200000, 'a')}}).empty());
+  EXPECT_FALSE(schema.validate({{"s", std::string(200000, 'a') + "!"}}).empty());
+  const JsonSchema three(json::parse(R"({"type": "string", "pattern": "^.{3}$"})"));
+  EXPECT_TRUE(three.validate("héé").empty());
+  EXPECT_THROW(JsonSchema(json::parse(R"j({"pattern": "(?=lookahead)"})j")), t2s::InputError);
+}
+
+TEST(JsonSchema, LargeIntegersCompareExactly) {
+  const JsonSchema schema(json::parse(R"({"enum": [9007199254740993]})"));
+  EXPECT_TRUE(schema.validate(json::parse("9007199254740993")).empty());
+  EXPECT_FALSE(schema.validate(json::parse("9007199254740992")).empty());
+}
+
+TEST(JsonSchema, DeepInstancesAreBoundedNotCrashing) {
+  const JsonSchema schema(json::parse(R"({"items": {"$ref": "#"}})"));
+  json shallow = json::array(), deep = json::array();
+  for (int i = 0; i < 100; ++i) shallow = json::array({shallow});
+  for (int i = 0; i < 5000; ++i) deep = json::array({deep});
+  EXPECT_TRUE(schema.validate(shallow).empty());
+  const auto v = schema.validate(deep);
+  ASSERT_FALSE(v.empty());
+  EXPECT_NE(v[0].message.find("nested deeper than"), std::string::npos);
+}

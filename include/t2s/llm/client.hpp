@@ -48,6 +48,8 @@ struct Endpoint {
   std::string base_url;  // e.g. "http://gpu-node-3:8000/v1" (requests go to base_url + "/chat/completions")
   std::string model;     // the default "model" of every request body
   ApiKey key;
+  // The base URL for messages: a password in it is redacted.
+  std::string display_url() const;
   // Base URL and model from the given values, else from T2S_BASE_URL / T2S_MODEL; InputError naming
   // what is missing when neither has them.
   static Endpoint resolve(std::string base_url, std::string model, ApiKey key);
@@ -63,7 +65,9 @@ struct Timeouts {
 
 struct ClientOptions {
   std::size_t max_in_flight = 64;     // requests on the wire at once
-  std::size_t max_connections = 0;    // connections to the server; 0: as many as max_in_flight
+  // Connections to the server; 0: as many as max_in_flight. With fewer, requests wait inside curl
+  // for a connection, and that wait counts against their total timeout.
+  std::size_t max_connections = 0;
   std::size_t max_response_bytes = std::size_t{64} << 20;
   Timeouts timeouts;
   RetryPolicy retry;
@@ -122,11 +126,14 @@ class Client {
   // an object with messages, or a response_format schema the validator cannot check.
   void submit(ChatRequest request, Callback on_done);
   // Runs until every submitted request (and every follow-up submitted from a callback) has ended.
+  // Callbacks should not throw: an exception from one leaves run() at once (that request has
+  // ended; the others stay queued, and calling run() again finishes them).
   void run();
   // Convenience: submits all, runs, and returns the results in the order given.
   std::vector<ChatResult> run_all(std::vector<ChatRequest> requests);
 
-  // GET base_url + path (e.g. "/models") with the same timeouts and retries; the parsed JSON body.
+  // GET base_url + path (e.g. "/models") with the same connect and total timeouts and retries
+  // (Retry-After honoured); the parsed JSON body.
   // Throws Error with the reason when it fails.
   nlohmann::json get(const std::string& path);
 

@@ -25,7 +25,8 @@ enum class RecordMode {
 RecordMode parse_record_mode(std::string_view text);  // "off", "record", "replay", "auto"; InputError otherwise
 std::string_view to_string(RecordMode mode);
 
-// The key of a request body: SHA-256 (hex) of its canonical JSON.
+// The key of a request body: SHA-256 (hex) of its canonical JSON, with whole-valued numbers
+// written as integers (a temperature of 1 and of 1.0 is the same request).
 std::string request_key(const nlohmann::json& body);
 
 class Recorder {
@@ -33,15 +34,18 @@ class Recorder {
   virtual ~Recorder() = default;
   // The recorded response body for `key`, if any.
   virtual std::optional<std::string> find(const std::string& key) = 0;
-  // Keeps a successful exchange. `request` is the canonical request JSON, `response` the body.
-  virtual void store(const std::string& key, const std::string& request, const std::string& response) = 0;
+  // Keeps a successful exchange: `stage` as the request gave it, `request` the body sent,
+  // `response` the body received. Throwing fails the request with the reason.
+  virtual void store(const std::string& key, const std::string& stage, const std::string& request,
+                     const std::string& response) = 0;
 };
 
 // Recordings in memory: for tests and for single-process tools.
 class MemoryRecorder : public Recorder {
  public:
   std::optional<std::string> find(const std::string& key) override;
-  void store(const std::string& key, const std::string& request, const std::string& response) override;
+  void store(const std::string& key, const std::string& stage, const std::string& request,
+             const std::string& response) override;
   std::size_t size() const { return responses_.size(); }
 
  private:

@@ -7,7 +7,10 @@
 //   /llm/key S64, /llm/stage vlen UTF-8, /llm/offset u64, /llm/request_length u64,
 //   /llm/response_length u64, /llm/text u8 (request bytes, then response bytes, at offset)
 //   root attributes: format = "trace2skill/llm-recordings", format_version = 1, created_by
-// The file is written under "<name>.partial" and renamed when closed: a crash leaves no half file.
+// A file is written under "<name>.partial" and renamed when closed: a crash leaves no half file
+// (readers ignore .partial files). So that a crash or a Slurm time limit loses little, a writer
+// closes its file every 512 exchanges or 2 minutes and goes on in the next one: "X.llm.h5",
+// "X.1.llm.h5", "X.2.llm.h5", ... Recordings are never overwritten.
 #pragma once
 
 #include <filesystem>
@@ -24,18 +27,20 @@ namespace t2s::store {
 class RecordingStore : public llm::Recorder {
  public:
   // Reads the index of every "*.llm.h5" file directly in each of `read_dirs` (missing directories are
-  // skipped); new exchanges go to `write_file` when given (it should end in ".llm.h5").
+  // skipped); new exchanges go to `write_file` when given (named "X.llm.h5"; InputError when it
+  // exists already, or has another suffix).
   RecordingStore(const std::vector<std::filesystem::path>& read_dirs, std::optional<std::filesystem::path> write_file);
   ~RecordingStore() override;  // closes (commits) the written file; errors are reported by close()
 
   std::optional<std::string> find(const std::string& key) override;
-  void store(const std::string& key, const std::string& request, const std::string& response) override;
-  void set_stage(std::string stage) { stage_ = std::move(stage); }  // recorded with the next exchanges
+  void store(const std::string& key, const std::string& stage, const std::string& request,
+             const std::string& response) override;
 
-  // Finishes the written file and renames it into place. Idempotent.
+  // Finishes the file being written and renames it into place. Idempotent.
   void close();
 
-  std::size_t recorded() const;        // exchanges written by this store
+  std::size_t recorded() const { return recorded_; }  // exchanges written by this store
+  std::vector<std::filesystem::path> written_files() const { return written_files_; }
   std::size_t indexed() const { return index_.size() + written_.size(); }  // exchanges findable
 
  private:
@@ -47,11 +52,13 @@ class RecordingStore : public llm::Recorder {
   struct Writer;
   std::vector<std::unique_ptr<ReadFile>> files_;
   std::unique_ptr<Writer> writer_;
+  std::filesystem::path write_base_;  // "dir/X" of "dir/X.llm.h5"; empty: read only
+  std::vector<std::filesystem::path> written_files_;
+  std::size_t recorded_ = 0;
   std::map<std::string, Location> index_;
   // Responses written here, kept so that a request repeated within the run gets the recorded
   // answer, exactly as a replay of the run will.
   std::map<std::string, std::string> written_;
-  std::string stage_;
 };
 
 }  // namespace t2s::store
