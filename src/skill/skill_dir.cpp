@@ -81,16 +81,19 @@ SkillDir load_skill_dir(const fs::path& dir) {
   return skill;
 }
 
+fs::path without_trailing_separators(const fs::path& dir) {
+  auto text = dir.string();
+  while (text.size() > 1 && text.back() == '/') text.pop_back();
+  return text;
+}
+
 std::string directory_name(const fs::path& dir) {
-  auto path = fs::absolute(dir).lexically_normal();
-  if (path.filename().empty()) path = path.parent_path();  // a trailing separator
-  return path.filename().string();
+  return without_trailing_separators(fs::absolute(dir).lexically_normal()).filename().string();
 }
 
 void write_skill_dir(const SkillDir& skill, const fs::path& out) {
   static std::atomic<unsigned> counter{0};
-  auto target = fs::absolute(out).lexically_normal();
-  if (target.filename().empty()) target = target.parent_path();  // a trailing separator
+  const auto target = without_trailing_separators(fs::absolute(out).lexically_normal());
   const auto name = target.filename().string();
   const auto parent = target.parent_path();
   fs::create_directories(parent);

@@ -171,3 +171,16 @@ TEST_F(SkillCli, InspectShowsFilesValidityAndProvenance) {
   EXPECT_EQ(plain.status, 0) << plain.output;
   EXPECT_TRUE(contains(plain, "provenance: none")) << plain.output;
 }
+
+// A licence in references/ is protected (apply refuses to edit it), and a trailing slash on the
+// directory does not double the separator in messages.
+TEST_F(SkillCli, InspectLabelsProtectedFilesAndNamesTheDirectoryOnce) {
+  write("ins/demo/SKILL.md", "---\nname: demo\ndescription: A demo skill. Use it in tests.\n---\n# Demo\n\nSee references/LICENSE.md.\n");
+  write("ins/demo/references/LICENSE.md", "MIT\n");
+  write("ins/demo/references/orphan.md", "# Orphan\n");
+  const auto text = t2s_run("inspect " + path("ins/demo") + "/");
+  EXPECT_EQ(text.status, 0) << text.output;
+  EXPECT_TRUE(contains(text, "references/LICENSE.md  protected")) << text.output;
+  EXPECT_TRUE(contains(text, path("ins/demo") + "/references/orphan.md: [orphan-reference]")) << text.output;
+  EXPECT_FALSE(contains(text, "//")) << text.output;
+}

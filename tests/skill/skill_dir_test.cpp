@@ -67,6 +67,9 @@ TEST(SkillDir, DirectoryNameIgnoresTrailingSeparators) {
   EXPECT_EQ(skill::directory_name("skills/pdf"), "pdf");
   EXPECT_EQ(skill::directory_name("skills/pdf/"), "pdf");
   EXPECT_EQ(skill::directory_name("skills/pdf/."), "pdf");
+  EXPECT_EQ(skill::without_trailing_separators("skills/pdf//"), "skills/pdf");
+  EXPECT_EQ(skill::without_trailing_separators("skills/pdf"), "skills/pdf");
+  EXPECT_EQ(skill::without_trailing_separators("/"), "/");
 }
 
 }  // namespace

@@ -32,6 +32,10 @@ struct SkillDir {
 // link, a special file or a file name with control characters; Error when a file cannot be read.
 SkillDir load_skill_dir(const std::filesystem::path& dir);
 
+// `dir` without trailing separators ("skills/pdf/" → "skills/pdf"; "/" stays): how a directory is
+// named in messages, and the form every directory argument is normalised to.
+std::filesystem::path without_trailing_separators(const std::filesystem::path& dir);
+
 // A directory's own name ("skills/pdf/" and "skills/pdf" are both "pdf"): the specification wants
 // it equal to the skill's `name`.
 std::string directory_name(const std::filesystem::path& dir);
