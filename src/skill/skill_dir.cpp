@@ -31,11 +31,12 @@ namespace {
 
 constexpr auto kExecutable = fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
 
+// An unreadable file is bad input (exit status 2), like a missing one.
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
+  if (!in) throw InputError(path.string() + ": cannot read: " + std::strerror(errno));
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path.string() + ": read failed");
+  if (in.bad()) throw InputError(path.string() + ": cannot read: read failed");
   return bytes;
 }
 
@@ -65,18 +66,23 @@ SkillDir load_skill_dir(const fs::path& dir) {
   if (fs::is_symlink(dir, ec) || !fs::is_directory(dir, ec))
     throw InputError(dir.string() + ": not a skill directory (no such directory)");
   SkillDir skill;
-  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
-    const auto& path = it->path();
-    const auto relative = path.lexically_relative(dir).generic_string();
-    for (const char c : relative)
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-        throw InputError(path.string() + ": file name has control characters");
-    const auto status = it->symlink_status();
-    if (fs::is_symlink(status))
-      throw InputError(path.string() + ": symbolic links are not allowed in a skill (they may point outside it)");
-    if (fs::is_directory(status)) continue;
-    if (!fs::is_regular_file(status)) throw InputError(path.string() + ": not a regular file");
-    skill.files[relative] = {read_bytes(path), (status.permissions() & fs::perms::owner_exec) != fs::perms::none};
+  fs::path current = dir;  // the entry being read, to name it when reading fails
+  try {
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+      current = it->path();
+      const auto relative = current.lexically_relative(dir).generic_string();
+      for (const char c : relative)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          throw InputError(current.string() + ": file name has control characters");
+      const auto status = it->symlink_status();
+      if (fs::is_symlink(status))
+        throw InputError(current.string() + ": symbolic links are not allowed in a skill (they may point outside it)");
+      if (fs::is_directory(status)) continue;
+      if (!fs::is_regular_file(status)) throw InputError(current.string() + ": not a regular file");
+      skill.files[relative] = {read_bytes(current), (status.permissions() & fs::perms::owner_exec) != fs::perms::none};
+    }
+  } catch (const fs::filesystem_error& e) {  // a directory that cannot be listed
+    throw InputError((e.path1().empty() ? current : e.path1()).string() + ": cannot read: " + e.code().message());
   }
   return skill;
 }

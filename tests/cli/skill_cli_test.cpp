@@ -1,5 +1,6 @@
 // `t2s skill validate | apply | diff`, run as the real binary on real directories.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -143,6 +144,33 @@ TEST_F(SkillCli, BadInputExitsTwo) {
   EXPECT_EQ(t2s_run("skill apply " + input + " " + golden_patch("op-append-twice")).status, 2);  // no -o
   EXPECT_EQ(t2s_run("skill apply --overflow shrink " + input + " " + golden_patch("op-append-twice") + " -o " + path("x")).status, 2);
   EXPECT_EQ(t2s_run("skill diff " + input + " " + path("missing")).status, 2);
+}
+
+// Unreadable files and directories are bad input, named in the message. Root reads everything, so
+// as root the binary runs without the capabilities that bypass file permissions.
+TEST_F(SkillCli, UnreadableInputExitsTwo) {
+  std::string prefix;
+  if (::geteuid() == 0) {
+    if (t2s::test::run_command("setpriv --bounding-set=-dac_override,-dac_read_search true").status != 0)
+      GTEST_SKIP() << "running as root without setpriv: permissions cannot be tested";
+    prefix = "setpriv --bounding-set=-dac_override,-dac_read_search ";
+  }
+  const auto dir = path("demo");
+  write("demo/SKILL.md", "---\nname: demo\ndescription: A demo skill. Use it in tests.\n---\n# Demo\n");
+  write("demo/references/locked.md", "# Locked\n");
+  fs::permissions(dir + "/references/locked.md", fs::perms::none);
+  const auto run = [&](const std::string& arguments) {
+    return t2s::test::run_command(prefix + T2S_BINARY + " " + arguments);
+  };
+  const auto file = run("skill validate " + dir);
+  EXPECT_EQ(file.status, 2) << file.output;
+  EXPECT_TRUE(contains(file, dir + "/references/locked.md: cannot read: Permission denied")) << file.output;
+  fs::permissions(dir + "/references/locked.md", fs::perms::owner_read | fs::perms::owner_write);
+  fs::permissions(dir + "/references", fs::perms::none);
+  const auto listing = run("skill apply " + dir + " " + write("empty.json", "{\"edits\": []}") + " -o " + path("out/demo"));
+  EXPECT_EQ(listing.status, 2) << listing.output;
+  EXPECT_TRUE(contains(listing, dir + "/references: cannot read: Permission denied")) << listing.output;
+  fs::permissions(dir + "/references", fs::perms::owner_all);
 }
 
 }  // namespace

@@ -28,8 +28,9 @@ struct SkillDir {
   bool exists(std::string_view path) const;
 };
 
-// Loads every file under `dir`. Throws InputError when `dir` is not a directory or holds a symbolic
-// link, a special file or a file name with control characters; Error when a file cannot be read.
+// Loads every file under `dir`. Throws InputError naming the file when `dir` is not a directory,
+// holds a symbolic link, a special file or a file name with control characters, or when a file or
+// directory in it cannot be read.
 SkillDir load_skill_dir(const std::filesystem::path& dir);
 
 // `dir` without trailing separators ("skills/pdf/" → "skills/pdf"; "/" stays): how a directory is
