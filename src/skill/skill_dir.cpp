@@ -47,19 +47,30 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
   if (!out) throw Error(path.string() + ": write failed");
 }
 
-// Swaps `from` into `to`'s place; the old `to` ends up at `from`. Falls back to two renames where
-// the file system cannot exchange atomically.
-void exchange(const fs::path& from, const fs::path& to) {
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) == 0) return;
-  if (errno != EINVAL && errno != ENOSYS)
-    throw Error(to.string() + ": cannot replace: " + std::strerror(errno));
-  const fs::path old = from.string() + ".old";
-  fs::rename(to, old);
-  fs::rename(from, to);
-  fs::rename(old, from);
+int system_rename(const char* from, const char* to, unsigned flags) {
+  return ::renameat2(AT_FDCWD, from, AT_FDCWD, to, flags);
 }
 
 }  // namespace
+
+void replace_directory(const fs::path& from, const fs::path& to, RenameFunction rename) {
+  if (rename == nullptr) rename = system_rename;
+  const auto fail = [&](const std::string& what) { throw Error(to.string() + ": cannot replace: " + what); };
+  if (rename(from.c_str(), to.c_str(), RENAME_EXCHANGE) != 0) {
+    if (errno != EINVAL && errno != ENOSYS) fail(std::strerror(errno));
+    // No atomic exchange here: move `to` aside, then `from` in; put `to` back if that fails.
+    const fs::path old = from.string() + ".old";
+    if (rename(to.c_str(), old.c_str(), 0) != 0) fail(std::strerror(errno));
+    if (rename(from.c_str(), to.c_str(), 0) != 0) {
+      const std::string reason = std::strerror(errno);
+      if (rename(old.c_str(), to.c_str(), 0) != 0) fail(reason + "; the previous directory is left at " + old.string());
+      fail(reason);
+    }
+    if (rename(old.c_str(), from.c_str(), 0) != 0) fail(std::string(std::strerror(errno)) + " (cleaning up " + old.string() + ")");
+  }
+  std::error_code ec;
+  fs::remove_all(from, ec);  // the old directory
+}
 
 SkillDir load_skill_dir(const fs::path& dir) {
   std::error_code ec;
@@ -122,7 +133,7 @@ void write_skill_dir(const SkillDir& skill, const fs::path& out) {
   }
   std::error_code ec;
   if (fs::exists(fs::symlink_status(target, ec)))
-    exchange(temporary, target);  // the old directory is now `temporary`, removed on exit
+    replace_directory(temporary, target);
   else
     fs::rename(temporary, target);
 }
