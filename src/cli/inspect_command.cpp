@@ -24,17 +24,19 @@ using nlohmann::json;
 // block the system wrote (support, prevalence, merge path, model and prompt hashes).
 void inspect_skill(const InspectArgs& args, Context& context) {
   if (!context.comm.is_main()) return;
-  const skill::SkillDir dir = skill::load_skill_dir(args.file);
-  const std::string name = skill::directory_name(args.file);
+  const auto where = skill::without_trailing_separators(args.file).string();  // "skills/pdf/" prints as "skills/pdf"
+  const skill::SkillDir dir = skill::load_skill_dir(where);
+  const std::string name = skill::directory_name(where);
   const auto problems = skill::validate_skill(dir, name);
   const auto provenance = skill::read_provenance(dir);
   json report = {{"skill", name}, {"valid", problems.empty()}, {"problems", skill::problems_json(problems)}};
   report["files"] = json::array();
   for (const auto& [path, file] : dir.files) {
     const auto usage = skill::measure(file.bytes);
-    const std::string role = skill::is_sidecar(path)      ? "provenance"
-                             : skill::is_editable(path)   ? "editable"
+    // Protected before editable: a licence in references/ is never edited.
+    const std::string role = skill::is_sidecar(path)      ? "sidecar"
                              : skill::is_protected(path)  ? "protected"
+                             : skill::is_editable(path)   ? "editable"
                                                           : "carried";
     std::size_t blocks = 0;
     for (const auto& block : provenance.blocks) blocks += block.file == path;
@@ -49,7 +51,7 @@ void inspect_skill(const InspectArgs& args, Context& context) {
   }
   auto& out = context.out();
   out << "skill " << name << ": " << (problems.empty() ? "valid" : std::to_string(problems.size()) + " problem(s)") << "\n";
-  if (!problems.empty()) out << skill::format_problems(problems, args.file);
+  if (!problems.empty()) out << skill::format_problems(problems, where);
   out << "files:\n";
   for (const auto& f : report["files"])
     out << "  " << f["path"].get<std::string>() << "  " << f["role"].get<std::string>() << ", " << f["lines"] << " lines, "

@@ -25,8 +25,7 @@ struct ValidateArgs {
 
 void run_validate(const ValidateArgs& args, Context& context) {
   if (!context.comm.is_main()) return;
-  auto dir = args.dir;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "skills/pdf/" prints as "skills/pdf"
+  const auto dir = skill::without_trailing_separators(args.dir).string();  // "skills/pdf/" prints as "skills/pdf"
   const auto skill = skill::load_skill_dir(dir);
   const auto problems = skill::validate_skill(skill, skill::directory_name(dir));
   if (args.json)

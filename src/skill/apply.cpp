@@ -670,11 +670,7 @@ bool contains(const fs::path& outer, const fs::path& inner) {
   return b.size() > a.size() && b.starts_with(a) && b[a.size()] == '/';
 }
 
-fs::path normalized(const fs::path& path) {
-  auto out = fs::weakly_canonical(fs::absolute(path));
-  if (out.filename().empty()) out = out.parent_path();
-  return out;
-}
+fs::path normalized(const fs::path& path) { return without_trailing_separators(fs::weakly_canonical(fs::absolute(path))); }
 
 }  // namespace
 

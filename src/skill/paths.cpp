@@ -77,7 +77,7 @@ bool is_reference(std::string_view path) {
   return name.size() > 3 && name.ends_with(".md") && name.find('/') == std::string_view::npos && name[0] != '.';
 }
 
-bool is_editable(std::string_view path) { return path == kSkillMd || is_reference(path); }
+bool is_editable(std::string_view path) { return (path == kSkillMd || is_reference(path)) && !is_protected(path); }
 
 bool is_sidecar(std::string_view path) { return path.starts_with(kSidecarDir); }
 

@@ -31,11 +31,12 @@ namespace {
 
 constexpr auto kExecutable = fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
 
+// An unreadable file is bad input (exit status 2), like a missing one.
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
+  if (!in) throw InputError(path.string() + ": cannot read: " + std::strerror(errno));
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path.string() + ": read failed");
+  if (in.bad()) throw InputError(path.string() + ": cannot read: read failed");
   return bytes;
 }
 
@@ -46,51 +47,70 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
   if (!out) throw Error(path.string() + ": write failed");
 }
 
-// Swaps `from` into `to`'s place; the old `to` ends up at `from`. Falls back to two renames where
-// the file system cannot exchange atomically.
-void exchange(const fs::path& from, const fs::path& to) {
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) == 0) return;
-  if (errno != EINVAL && errno != ENOSYS)
-    throw Error(to.string() + ": cannot replace: " + std::strerror(errno));
-  const fs::path old = from.string() + ".old";
-  fs::rename(to, old);
-  fs::rename(from, to);
-  fs::rename(old, from);
+int system_rename(const char* from, const char* to, unsigned flags) {
+  return ::renameat2(AT_FDCWD, from, AT_FDCWD, to, flags);
 }
 
 }  // namespace
+
+void replace_directory(const fs::path& from, const fs::path& to, RenameFunction rename) {
+  if (rename == nullptr) rename = system_rename;
+  const auto fail = [&](const std::string& what) { throw Error(to.string() + ": cannot replace: " + what); };
+  if (rename(from.c_str(), to.c_str(), RENAME_EXCHANGE) != 0) {
+    if (errno != EINVAL && errno != ENOSYS) fail(std::strerror(errno));
+    // No atomic exchange here: move `to` aside, then `from` in; put `to` back if that fails.
+    const fs::path old = from.string() + ".old";
+    if (rename(to.c_str(), old.c_str(), 0) != 0) fail(std::strerror(errno));
+    if (rename(from.c_str(), to.c_str(), 0) != 0) {
+      const std::string reason = std::strerror(errno);
+      if (rename(old.c_str(), to.c_str(), 0) != 0) fail(reason + "; the previous directory is left at " + old.string());
+      fail(reason);
+    }
+    if (rename(old.c_str(), from.c_str(), 0) != 0) fail(std::string(std::strerror(errno)) + " (cleaning up " + old.string() + ")");
+  }
+  std::error_code ec;
+  fs::remove_all(from, ec);  // the old directory
+}
 
 SkillDir load_skill_dir(const fs::path& dir) {
   std::error_code ec;
   if (fs::is_symlink(dir, ec) || !fs::is_directory(dir, ec))
     throw InputError(dir.string() + ": not a skill directory (no such directory)");
   SkillDir skill;
-  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
-    const auto& path = it->path();
-    const auto relative = path.lexically_relative(dir).generic_string();
-    for (const char c : relative)
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-        throw InputError(path.string() + ": file name has control characters");
-    const auto status = it->symlink_status();
-    if (fs::is_symlink(status))
-      throw InputError(path.string() + ": symbolic links are not allowed in a skill (they may point outside it)");
-    if (fs::is_directory(status)) continue;
-    if (!fs::is_regular_file(status)) throw InputError(path.string() + ": not a regular file");
-    skill.files[relative] = {read_bytes(path), (status.permissions() & fs::perms::owner_exec) != fs::perms::none};
+  fs::path current = dir;  // the entry being read, to name it when reading fails
+  try {
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+      current = it->path();
+      const auto relative = current.lexically_relative(dir).generic_string();
+      for (const char c : relative)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          throw InputError(current.string() + ": file name has control characters");
+      const auto status = it->symlink_status();
+      if (fs::is_symlink(status))
+        throw InputError(current.string() + ": symbolic links are not allowed in a skill (they may point outside it)");
+      if (fs::is_directory(status)) continue;
+      if (!fs::is_regular_file(status)) throw InputError(current.string() + ": not a regular file");
+      skill.files[relative] = {read_bytes(current), (status.permissions() & fs::perms::owner_exec) != fs::perms::none};
+    }
+  } catch (const fs::filesystem_error& e) {  // a directory that cannot be listed
+    throw InputError((e.path1().empty() ? current : e.path1()).string() + ": cannot read: " + e.code().message());
   }
   return skill;
 }
 
+fs::path without_trailing_separators(const fs::path& dir) {
+  auto text = dir.string();
+  while (text.size() > 1 && text.back() == '/') text.pop_back();
+  return text;
+}
+
 std::string directory_name(const fs::path& dir) {
-  auto path = fs::absolute(dir).lexically_normal();
-  if (path.filename().empty()) path = path.parent_path();  // a trailing separator
-  return path.filename().string();
+  return without_trailing_separators(fs::absolute(dir).lexically_normal()).filename().string();
 }
 
 void write_skill_dir(const SkillDir& skill, const fs::path& out) {
   static std::atomic<unsigned> counter{0};
-  auto target = fs::absolute(out).lexically_normal();
-  if (target.filename().empty()) target = target.parent_path();  // a trailing separator
+  const auto target = without_trailing_separators(fs::absolute(out).lexically_normal());
   const auto name = target.filename().string();
   const auto parent = target.parent_path();
   fs::create_directories(parent);
@@ -113,7 +133,7 @@ void write_skill_dir(const SkillDir& skill, const fs::path& out) {
   }
   std::error_code ec;
   if (fs::exists(fs::symlink_status(target, ec)))
-    exchange(temporary, target);  // the old directory is now `temporary`, removed on exit
+    replace_directory(temporary, target);
   else
     fs::rename(temporary, target);
 }

@@ -1,5 +1,6 @@
 // `t2s skill validate | apply | diff`, run as the real binary on real directories.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -145,6 +146,33 @@ TEST_F(SkillCli, BadInputExitsTwo) {
   EXPECT_EQ(t2s_run("skill diff " + input + " " + path("missing")).status, 2);
 }
 
+// Unreadable files and directories are bad input, named in the message. Root reads everything, so
+// as root the binary runs without the capabilities that bypass file permissions.
+TEST_F(SkillCli, UnreadableInputExitsTwo) {
+  std::string prefix;
+  if (::geteuid() == 0) {
+    if (t2s::test::run_command("setpriv --bounding-set=-dac_override,-dac_read_search true").status != 0)
+      GTEST_SKIP() << "running as root without setpriv: permissions cannot be tested";
+    prefix = "setpriv --bounding-set=-dac_override,-dac_read_search ";
+  }
+  const auto dir = path("demo");
+  write("demo/SKILL.md", "---\nname: demo\ndescription: A demo skill. Use it in tests.\n---\n# Demo\n");
+  write("demo/references/locked.md", "# Locked\n");
+  fs::permissions(dir + "/references/locked.md", fs::perms::none);
+  const auto run = [&](const std::string& arguments) {
+    return t2s::test::run_command(prefix + T2S_BINARY + " " + arguments);
+  };
+  const auto file = run("skill validate " + dir);
+  EXPECT_EQ(file.status, 2) << file.output;
+  EXPECT_TRUE(contains(file, dir + "/references/locked.md: cannot read: Permission denied")) << file.output;
+  fs::permissions(dir + "/references/locked.md", fs::perms::owner_read | fs::perms::owner_write);
+  fs::permissions(dir + "/references", fs::perms::none);
+  const auto listing = run("skill apply " + dir + " " + write("empty.json", "{\"edits\": []}") + " -o " + path("out/demo"));
+  EXPECT_EQ(listing.status, 2) << listing.output;
+  EXPECT_TRUE(contains(listing, dir + "/references: cannot read: Permission denied")) << listing.output;
+  fs::permissions(dir + "/references", fs::perms::owner_all);
+}
+
 }  // namespace
 
 // `t2s inspect` on a skill directory shows its files and the provenance of what a patch wrote.
@@ -170,4 +198,17 @@ TEST_F(SkillCli, InspectShowsFilesValidityAndProvenance) {
   const auto plain = t2s_run("inspect " + skill("table-qa"));
   EXPECT_EQ(plain.status, 0) << plain.output;
   EXPECT_TRUE(contains(plain, "provenance: none")) << plain.output;
+}
+
+// A licence in references/ is protected (apply refuses to edit it), and a trailing slash on the
+// directory does not double the separator in messages.
+TEST_F(SkillCli, InspectLabelsProtectedFilesAndNamesTheDirectoryOnce) {
+  write("ins/demo/SKILL.md", "---\nname: demo\ndescription: A demo skill. Use it in tests.\n---\n# Demo\n\nSee references/LICENSE.md.\n");
+  write("ins/demo/references/LICENSE.md", "MIT\n");
+  write("ins/demo/references/orphan.md", "# Orphan\n");
+  const auto text = t2s_run("inspect " + path("ins/demo") + "/");
+  EXPECT_EQ(text.status, 0) << text.output;
+  EXPECT_TRUE(contains(text, "references/LICENSE.md  protected")) << text.output;
+  EXPECT_TRUE(contains(text, path("ins/demo") + "/references/orphan.md: [orphan-reference]")) << text.output;
+  EXPECT_FALSE(contains(text, "//")) << text.output;
 }

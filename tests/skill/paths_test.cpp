@@ -25,6 +25,7 @@ TEST(Paths, EditableProtectedAndOthers) {
   EXPECT_FALSE(is_editable("references/notes.txt"));
   EXPECT_FALSE(is_editable("skill.md"));
   EXPECT_FALSE(is_editable("assets/readme.md"));
+  EXPECT_FALSE(is_editable("references/LICENSE.md"));  // a licence is protected wherever it is
   for (const char* path : {"scripts/recalc.py", "LICENSE", "LICENSE.txt", "licence.md", "references/COPYING",
                            ".trace2skill/provenance.json"})
     EXPECT_TRUE(is_protected(path)) << path;

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstdio>
+
 #include "skill_test_util.hpp"
 #include "t2s/core/error.hpp"
 #include "t2s/skill/skill_dir.hpp"
@@ -63,10 +66,50 @@ TEST(SkillDir, WriteReplacesAnExistingDirectoryAndLeavesNothingBehind) {
   EXPECT_EQ(entries, 1u) << "no temporary directory may be left beside the output";
 }
 
+// A file system that cannot exchange two names (RENAME_EXCHANGE), as renameat2 reports it.
+int rename_without_exchange(const char* from, const char* to, unsigned flags) {
+  if (flags != 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return ::rename(from, to);
+}
+
+// ... on which moving the new directory into place fails as well.
+int rename_failing_into_place(const char* from, const char* to, unsigned flags) {
+  if (flags == 0 && std::string_view(to).ends_with("/out") && !std::string_view(from).ends_with(".old")) {
+    errno = EIO;
+    return -1;
+  }
+  return rename_without_exchange(from, to, flags);
+}
+
+TEST(SkillDir, ReplacingWithoutAtomicExchangeRollsBackOnFailure) {
+  const test::TempDir temp;
+  temp.write("out/SKILL.md", "old");
+  temp.write("new/SKILL.md", "new");
+  const auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(temp.path())) names.push_back(entry.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  EXPECT_THROW(skill::replace_directory(temp / "new", temp / "out", rename_failing_into_place), Error);
+  EXPECT_EQ(test::read_text(temp / "out/SKILL.md"), "old") << "the existing directory is back in place";
+  EXPECT_EQ(entries(), (std::vector<std::string>{"new", "out"})) << "nothing is left aside";
+
+  skill::replace_directory(temp / "new", temp / "out", rename_without_exchange);
+  EXPECT_EQ(test::read_text(temp / "out/SKILL.md"), "new");
+  EXPECT_EQ(entries(), std::vector<std::string>{"out"}) << "the old directory is removed";
+}
+
 TEST(SkillDir, DirectoryNameIgnoresTrailingSeparators) {
   EXPECT_EQ(skill::directory_name("skills/pdf"), "pdf");
   EXPECT_EQ(skill::directory_name("skills/pdf/"), "pdf");
   EXPECT_EQ(skill::directory_name("skills/pdf/."), "pdf");
+  EXPECT_EQ(skill::without_trailing_separators("skills/pdf//"), "skills/pdf");
+  EXPECT_EQ(skill::without_trailing_separators("skills/pdf"), "skills/pdf");
+  EXPECT_EQ(skill::without_trailing_separators("/"), "/");
 }
 
 }  // namespace

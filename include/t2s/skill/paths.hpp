@@ -22,7 +22,7 @@ inline constexpr std::string_view kSidecarDir = ".trace2skill/";
 std::optional<std::string> unsafe_path_reason(std::string_view path);
 
 bool is_reference(std::string_view path);  // references/NAME.md
-bool is_editable(std::string_view path);   // SKILL.md or a reference
+bool is_editable(std::string_view path);   // SKILL.md or a reference, unless protected
 bool is_protected(std::string_view path);
 bool is_sidecar(std::string_view path);
 
