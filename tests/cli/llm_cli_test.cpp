@@ -60,3 +60,16 @@ TEST(LlmPing, NoEndpointIsABadUsageError) {
   EXPECT_EQ(result.status, 2) << result.output;
   EXPECT_NE(result.output.find("T2S_BASE_URL"), std::string::npos) << result.output;
 }
+
+TEST(LlmPing, AServerThatEchoesTheKeyNeverGetsItPrinted) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  const std::string key = "sk-echoed-abcdefghijklmnopqrstuvwxyz";
+  ScriptedServer server(nlohmann::json{{"rules", {{{"fault", {{"kind", "status"}, {"status", 401},
+                                                               {"message", "bad key " + key}}}}}}}
+                            .dump());
+  const auto result = t2s::test::run_command("T2S_API_KEY=" + key + " " + std::string(T2S_BINARY) + " llm ping --base-url " +
+                                             server.base_url() + " --model m --timeout 5 --json");
+  EXPECT_EQ(result.status, 1) << result.output;
+  EXPECT_NE(result.output.find("HTTP 401: bad key [REDACTED:api-key]"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("sk-echoed"), std::string::npos) << result.output;
+}
