@@ -96,7 +96,8 @@ void add_skill_command(CLI::App& app, Context& context) {
   apply->add_option("dir", apply_args->dir, "The skill directory")->required()->check(CLI::ExistingDirectory);
   apply->add_option("patch", apply_args->patch, "The patch (JSON)")->required()->check(CLI::ExistingFile);
   apply->add_option("-o,--output", apply_args->output,
-                    "The directory to write (named like the skill; a previous output is replaced)")
+                    "The directory to write, named like the skill; if it exists, it must be empty or an "
+                    "unchanged earlier output of this command, which is replaced")
       ->required();
   apply->add_flag("--partial", apply_args->partial, "Skip the edits that fail and apply the rest");
   apply->add_option("--overflow", apply_args->overflow,

@@ -672,6 +672,27 @@ bool contains(const fs::path& outer, const fs::path& inner) {
 
 fs::path normalized(const fs::path& path) { return without_trailing_separators(fs::weakly_canonical(fs::absolute(path))); }
 
+// An existing output directory is replaced only when it is an earlier output of apply that nobody
+// changed since (its marker matches every file): re-running a command overwrites its own result, and
+// nothing else (a project, a .git, a hand-written skill, an edited output) is ever deleted.
+void check_replaceable(const fs::path& output, const fs::path& out) {
+  std::error_code ec;
+  const auto status = fs::symlink_status(out, ec);
+  if (!fs::exists(status)) return;
+  const auto refuse = [&](const std::string& why) {
+    throw InputError(output.string() + ": " + why + " (refusing to replace it; remove it or choose another directory)");
+  };
+  if (!fs::is_directory(status)) refuse("exists and is not a directory");
+  if (fs::is_empty(out, ec) && !ec) return;
+  SkillDir existing;
+  try {
+    existing = load_skill_dir(out);
+  } catch (const InputError& e) {
+    refuse(std::string("exists and cannot be checked: ") + e.what());
+  }
+  if (!is_unchanged_output(existing)) refuse("exists and is not an unchanged output of t2s skill apply");
+}
+
 }  // namespace
 
 ApplyResult apply_patch_to_directory(const fs::path& input, const Patch& patch, const fs::path& output,
@@ -681,14 +702,12 @@ ApplyResult apply_patch_to_directory(const fs::path& input, const Patch& patch, 
   if (in == out) throw InputError(output.string() + ": is the input directory (the input is never modified)");
   if (contains(in, out) || contains(out, in))
     throw InputError(output.string() + ": the output and the input directory must not contain each other");
-  std::error_code ec;
-  if (fs::exists(fs::symlink_status(out, ec))) {
-    if (!fs::is_directory(fs::symlink_status(out, ec)) ||
-        (!fs::exists(out / std::string(kSkillMd)) && !fs::is_empty(out, ec)))
-      throw InputError(output.string() + ": exists and is not a skill directory (refusing to replace it)");
-  }
+  check_replaceable(output, out);
   auto result = apply_patch(skill, directory_name(output), patch, options);
-  if (result.ok) write_skill_dir(result.skill, out);
+  if (result.ok) {
+    mark_as_output(result.skill);
+    write_skill_dir(result.skill, out);
+  }
   return result;
 }
 

@@ -9,7 +9,10 @@
 #include <cstring>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "t2s/core/error.hpp"
+#include "t2s/core/sha256.hpp"
 
 namespace t2s::skill {
 
@@ -47,6 +50,19 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
   if (!out) throw Error(path.string() + ": write failed");
 }
 
+constexpr std::string_view kOutputFormat = "trace2skill/output";
+
+// Every file but the marker: name, executable bit, size and bytes.
+std::string files_digest(const SkillDir& skill) {
+  Sha256 hasher;
+  for (const auto& [path, file] : skill.files) {
+    if (path == kOutputMarkerPath) continue;
+    const auto header = path + '\0' + (file.executable ? 'x' : '-') + std::to_string(file.bytes.size()) + '\0';
+    hasher.update(header).update(file.bytes);
+  }
+  return to_hex(hasher.finish());
+}
+
 int system_rename(const char* from, const char* to, unsigned flags) {
   return ::renameat2(AT_FDCWD, from, AT_FDCWD, to, flags);
 }
@@ -70,6 +86,22 @@ void replace_directory(const fs::path& from, const fs::path& to, RenameFunction 
   }
   std::error_code ec;
   fs::remove_all(from, ec);  // the old directory
+}
+
+void mark_as_output(SkillDir& skill) {
+  const nlohmann::json marker = {{"format", kOutputFormat}, {"files_sha256", files_digest(skill)}};
+  skill.files[std::string(kOutputMarkerPath)] = {marker.dump(2) + "\n", false};
+}
+
+bool is_unchanged_output(const SkillDir& skill) {
+  const auto* text = skill.text(kOutputMarkerPath);
+  if (text == nullptr) return false;
+  const auto marker = nlohmann::json::parse(*text, nullptr, false);
+  const auto field = [&](const char* key) {
+    const auto found = marker.is_object() ? marker.find(key) : marker.end();
+    return found != marker.end() && found->is_string() ? found->get<std::string>() : std::string();
+  };
+  return field("format") == kOutputFormat && field("files_sha256") == files_digest(skill);
 }
 
 SkillDir load_skill_dir(const fs::path& dir) {

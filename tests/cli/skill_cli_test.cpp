@@ -146,6 +146,27 @@ TEST_F(SkillCli, BadInputExitsTwo) {
   EXPECT_EQ(t2s_run("skill diff " + input + " " + path("missing")).status, 2);
 }
 
+// -o never deletes what the command did not write: a project with a SKILL.md is refused (exit 2)
+// and left alone, while re-running the same command replaces its own earlier output.
+TEST_F(SkillCli, ApplyReplacesOnlyItsOwnOutput) {
+  const auto input = skill("table-qa");
+  const auto empty = write("empty.json", "{\"edits\": []}");
+  write("proj/table-qa/.git/HEAD", "ref: refs/heads/main\n");
+  write("proj/table-qa/src/main.c", "int main(void) { return 0; }\n");
+  write("proj/table-qa/SKILL.md", t2s::test::read_text(t2s::test::test_skill_path("table-qa") / "SKILL.md"));
+  const auto before = t2s::test::snapshot(path("proj/table-qa"));
+  const auto refused = t2s_run("skill apply " + input + " " + empty + " -o " + path("proj/table-qa"));
+  EXPECT_EQ(refused.status, 2) << refused.output;
+  EXPECT_TRUE(contains(refused, "is not an unchanged output of t2s skill apply (refusing to replace it")) << refused.output;
+  EXPECT_EQ(t2s::test::snapshot(path("proj/table-qa")), before);
+
+  const auto out = path("out/table-qa");
+  EXPECT_EQ(t2s_run("skill apply " + input + " " + empty + " -o " + out).status, 0);
+  const auto again = t2s_run("skill apply " + input + " " + golden_patch("op-append-joins-list") + " -o " + out);
+  EXPECT_EQ(again.status, 1) << again.output;  // that patch is for the other skill: nothing is written
+  EXPECT_EQ(t2s_run("skill apply " + input + " " + empty + " -o " + out).status, 0) << "the same command again";
+}
+
 // Unreadable files and directories are bad input, named in the message. Root reads everything, so
 // as root the binary runs without the capabilities that bypass file permissions.
 TEST_F(SkillCli, UnreadableInputExitsTwo) {

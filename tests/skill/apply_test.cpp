@@ -274,4 +274,50 @@ TEST(Apply, ToADirectoryRefusesDangerousOutputs) {
   EXPECT_THROW(apply_patch_to_directory(input, empty, temp / "file"), InputError);
 }
 
+// An existing output is replaced only when it is an unchanged earlier output: a project that
+// happens to hold a SKILL.md, a hand-written skill or an edited output is never deleted.
+TEST(Apply, ToADirectoryReplacesOnlyItsOwnUnchangedOutput) {
+  const test::TempDir temp;
+  const auto input = test::test_skill_path("spreadsheet-edit");
+  const auto empty = patch_of({});
+  const auto refused = [&](const fs::path& out) {
+    const auto before = test::snapshot(out);
+    try {
+      apply_patch_to_directory(input, empty, out);
+      ADD_FAILURE() << out << " was replaced";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("refusing to replace it"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(test::snapshot(out), before) << out;
+  };
+
+  const auto project = temp / "proj/spreadsheet-edit";
+  temp.write("proj/spreadsheet-edit/.git/HEAD", "ref: refs/heads/main\n");
+  temp.write("proj/spreadsheet-edit/src/main.c", "int main(void) { return 0; }\n");
+  temp.write("proj/spreadsheet-edit/SKILL.md", test::read_text(input / "SKILL.md"));
+  refused(project);
+  const auto hand_written = temp / "hand/spreadsheet-edit";
+  write_skill_dir(test::test_skill("spreadsheet-edit"), hand_written);
+  refused(hand_written);
+
+  // An empty directory and an earlier output are fine; the output carries the marker.
+  const auto out = temp / "out/spreadsheet-edit";
+  fs::create_directories(out);
+  ASSERT_TRUE(apply_patch_to_directory(input, empty, out).ok);
+  EXPECT_TRUE(is_unchanged_output(load_skill_dir(out)));
+  ASSERT_TRUE(apply_patch_to_directory(input, empty, out).ok);
+  // Changed since: an edited file, an added file, a lost executable bit.
+  const auto written = test::read_text(out / "SKILL.md");
+  temp.write("out/spreadsheet-edit/SKILL.md", written + "My own note.\n");
+  refused(out);
+  temp.write("out/spreadsheet-edit/SKILL.md", written);
+  ASSERT_TRUE(apply_patch_to_directory(input, empty, out).ok) << "the edit is undone";
+  temp.write("out/spreadsheet-edit/notes.txt", "mine");
+  refused(out);
+  fs::remove(out / "notes.txt");
+  fs::permissions(out / "scripts/recalc.py", fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+                  fs::perm_options::remove);
+  refused(out);
+}
+
 }  // namespace

@@ -104,7 +104,11 @@ ApplyResult apply_patch(const SkillDir& skill, const std::string& name, const Pa
                         const ApplyOptions& options = {});
 
 // Loads `input`, applies `patch` and, when the result is ok, writes it to `output` atomically
-// (skill/skill_dir). `input` is never modified; on failure nothing is written.
+// (skill/skill_dir), marked as an output (kOutputMarkerPath). `input` is never modified; on failure
+// nothing is written. An existing `output` must be empty or an unchanged earlier output (its marker
+// matches every file it holds), which is replaced: re-running a command overwrites its own result,
+// while anything else there (a project, a .git, a hand-written or hand-edited skill) is refused with
+// InputError before the patch is applied, as are outputs inside the input or around it.
 ApplyResult apply_patch_to_directory(const std::filesystem::path& input, const Patch& patch,
                                      const std::filesystem::path& output, const ApplyOptions& options = {});
 

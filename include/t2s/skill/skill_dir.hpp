@@ -48,6 +48,14 @@ std::string directory_name(const std::filesystem::path& dir);
 // failure nothing is left behind and an existing `out` is untouched.
 void write_skill_dir(const SkillDir& skill, const std::filesystem::path& out);
 
+// The mark of a directory `t2s skill apply` wrote: a digest of every other file of it, so that a
+// later apply can tell its own, unchanged output (which it may replace) from anything else.
+inline constexpr std::string_view kOutputMarkerPath = ".trace2skill/output.json";
+// Adds (or renews) the marker of `skill`.
+void mark_as_output(SkillDir& skill);
+// Whether `skill` has a marker that matches its other files exactly (names, bytes, executable bits).
+bool is_unchanged_output(const SkillDir& skill);
+
 // renameat2(2) relative to the working directory; write_skill_dir uses the real one, tests a failing one.
 using RenameFunction = int (*)(const char* from, const char* to, unsigned flags);
 
