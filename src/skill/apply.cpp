@@ -55,11 +55,17 @@ struct Change {
   std::vector<std::string> link_paths;  // local files its content links to
 };
 
+// Patch text with "\r\n" read as "\n" (a lone "\r" never gets here: check_fields refuses it).
+std::string lf_only(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i)
+    if (!(text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) out += text[i];
+  return out;
+}
+
 // The content of an edit as lines: "\r\n" read as "\n", one trailing newline ignored.
 std::vector<std::string> content_lines(std::string_view content) {
-  std::string text;
-  for (std::size_t i = 0; i < content.size(); ++i)
-    if (!(content[i] == '\r' && i + 1 < content.size() && content[i + 1] == '\n')) text += content[i];
+  auto text = lf_only(content);
   if (text.empty()) return {};
   if (text.back() == '\n') text.pop_back();
   std::vector<std::string> lines;
@@ -144,12 +150,15 @@ class Resolver {
         {"content", &edit.content},               {"target_text", &edit.target_text},
         {"old_text", &edit.old_text},             {"target_section", &edit.target_section},
         {"after_section", &edit.after_section}};
-    for (const auto& [field, text] : texts)
+    for (const auto& [field, text] : texts) {
       for (const char c : *text) {
         const auto byte = static_cast<unsigned char>(c);
         if ((byte < 0x20 && c != '\n' && c != '\r' && c != '\t') || byte == 0x7f)
           throw Refusal(std::string(field) + " contains a control character (byte " + std::to_string(byte) + ")");
       }
+      if (find_lone_cr(*text) != std::string::npos)
+        throw Refusal(std::string(field) + " contains a carriage return without a line feed (a line break to Markdown renderers)");
+    }
     const bool has_content = !edit.content.empty();
     switch (edit.op) {
       case Op::insert_after:
@@ -231,9 +240,7 @@ class Resolver {
   // The one occurrence of `needle` in `range`; line endings compare as "\n".
   static Match find_once(const Document& document, Range range, std::string_view needle_text, const char* field,
                          const std::string& where) {
-    std::string needle;
-    for (std::size_t i = 0; i < needle_text.size(); ++i)
-      if (!(needle_text[i] == '\r' && i + 1 < needle_text.size() && needle_text[i + 1] == '\n')) needle += needle_text[i];
+    const auto needle = lf_only(needle_text);
     std::string text;
     std::vector<std::size_t> starts;
     for (auto i = range.begin; i < range.end; ++i) {

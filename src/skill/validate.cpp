@@ -46,7 +46,7 @@ class Checker {
     }
     for (const auto& [path, file] : skill_.files) {
       if (!path.starts_with(kReferencesDir) || !path.ends_with(".md")) continue;
-      check_utf8(path, file.bytes);
+      check_text(path, file.bytes);
       if (!is_reference(path))
         add(path, 0, "reference-depth", "reference files belong directly in references/ (one level deep)");
       check_links(path, parse_skill_file(path, file.bytes));
@@ -65,16 +65,22 @@ class Checker {
     problems_.push_back({std::move(file), line, std::move(rule), std::move(message)});
   }
 
-  void check_utf8(const std::string& path, std::string_view text) {
-    const auto bad = find_invalid_utf8(text);
-    if (bad != std::string_view::npos)
-      add(path, static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n')) + 1,
-          "utf8", "not valid UTF-8");
+  // Bytes a renderer reads differently from this engine: invalid UTF-8, and a lone CR (a line break to
+  // CommonMark, not to skill/markdown).
+  void check_text(const std::string& path, std::string_view text) {
+    const auto line_of = [&](std::size_t offset) {
+      return static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n')) + 1;
+    };
+    if (const auto bad = find_invalid_utf8(text); bad != std::string_view::npos) add(path, line_of(bad), "utf8", "not valid UTF-8");
+    if (const auto cr = find_lone_cr(text); cr != std::string_view::npos)
+      add(path, line_of(cr), "line-ending",
+          "a carriage return without a line feed: renderers break the line there, trace2skill does not "
+          "(end lines with \\n or \\r\\n)");
   }
 
   void check_skill_md(const std::string& text) {
     const std::string file(kSkillMd);
-    check_utf8(file, text);
+    check_text(file, text);
     try {
       const auto skill_md = parse_skill_md(text);
       check_frontmatter(skill_md.frontmatter);

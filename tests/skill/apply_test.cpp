@@ -62,6 +62,21 @@ TEST(Apply, CrlfFilesStayCrlfAndAMissingFinalNewlineStaysMissing) {
             kFrontmatter + "# Demo\n\n## Tips\n\n- zero\n- one");
 }
 
+// A lone CR is a line break to CommonMark renderers but not to the engine: content could hide a
+// heading behind it, so no text field of a patch may hold one.
+TEST(Apply, ALoneCarriageReturnIsRefused) {
+  const auto skill = demo("# Demo\n\n## B\n\nMore b.\n");
+  const auto patch = patch_of({edit(Op::replace_in_section, "## B", "More b.\r# Injected heading\rHidden text", "More b.")});
+  const auto result = apply_patch(skill, "demo", patch);
+  EXPECT_FALSE(result.ok);
+  EXPECT_EQ(result.edits[0].reason, "content contains a carriage return without a line feed (a line break to Markdown renderers)");
+  const auto anchor = apply_patch(skill, "demo", patch_of({edit(Op::insert_after, "", "- x", "More b.\r")}));
+  EXPECT_NE(anchor.edits[0].reason.find("target_text contains a carriage return"), std::string::npos) << anchor.edits[0].reason;
+  // "\r\n" is a line ending like "\n".
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::append_to_section, "## B", "Even more.\r\nAnd more.\r\n")})),
+            kFrontmatter + "# Demo\n\n## B\n\nMore b.\n\nEven more.\nAnd more.\n");
+}
+
 TEST(Apply, FencedHashLinesAreNotSections) {
   // The spreadsheet skill has "# Formulas" inside a code block: the bare title still names one section.
   const auto skill = test::test_skill("spreadsheet-edit");

@@ -177,6 +177,13 @@ TEST(Markdown, ReferenceMentionsInLinksAndText) {
   EXPECT_EQ(mentions.at("references/z.md"), 1u);
 }
 
+TEST(Markdown, LoneCarriageReturns) {
+  EXPECT_EQ(find_lone_cr("a\r\nb\n"), npos);
+  EXPECT_EQ(find_lone_cr("a\rb"), 1u);
+  EXPECT_EQ(find_lone_cr("a\r\n\r"), 3u);
+  EXPECT_EQ(split_lines("a\rb\n").size(), 1u);  // a lone CR does not end a line here
+}
+
 TEST(Markdown, LineKinds) {
   EXPECT_EQ(line_kind("- item\n"), LineKind::list_item);
   EXPECT_EQ(line_kind("  * nested\n"), LineKind::list_item);

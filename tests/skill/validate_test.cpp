@@ -51,6 +51,21 @@ TEST(Validate, SkillMdAndFrontmatter) {
   EXPECT_TRUE(has(problems_of(bad_utf8), "utf8", "SKILL.md:6: not valid UTF-8"));
 }
 
+// Lines separated by CR alone are one line to the engine but many to a renderer: a 900-line body
+// would slip under the body limit, and headings past the engine's checks.
+TEST(Validate, ALoneCarriageReturnIsFlagged) {
+  std::string body = "\n# Demo\n";
+  for (int i = 0; i < 900; ++i) body += "line\r";
+  auto skill = skill_with(kValid, body + "\n");
+  skill.files["references/r.md"] = {"# R\r\n\r\nCRLF is fine.\r\n", false};
+  skill.files["SKILL.md"].bytes += "See references/r.md.\n";
+  EXPECT_EQ(problems_of(skill), std::vector<std::string>{"line-ending@SKILL.md:7: a carriage return without a line feed: "
+                                                         "renderers break the line there, trace2skill does not "
+                                                         "(end lines with \\n or \\r\\n)"});
+  skill.files["references/r.md"].bytes += "\r";
+  EXPECT_TRUE(has(problems_of(skill), "line-ending", "references/r.md:4"));
+}
+
 TEST(Validate, Name) {
   EXPECT_TRUE(has(problems_of(skill_with("description: d\n")), "name", "SKILL.md:1: name is missing"));
   EXPECT_TRUE(has(problems_of(skill_with("name: [a]\ndescription: d\n")), "name", "must be a string, not a list"));

@@ -39,7 +39,8 @@
 // Checks, each reported with its reason, per edit:
 // - the path (skill/paths: absolute, `..`, backslashes, control characters, protected, not
 //   editable); an edit of a file that does not exist (unknown file), a create of one that does;
-// - required fields per op; content without NUL or other control characters (tabs, newlines ok);
+// - required fields per op; text fields without NUL or other control characters (tabs and newlines
+//   are fine, "\r" only as part of "\r\n": a lone CR is a line break to renderers, not to the engine);
 // - links in new content: absolute, escaping the skill, or to a file that will not exist;
 // - anchors: not found, or found more than once;
 // - conflicts: each edit touches a range of original lines (the anchor it needs and the lines it

@@ -1,8 +1,9 @@
 // skill/markdown: the line-level Markdown model the skill engine reads and edits.
 //
 // A file is a list of lines, each keeping its own terminator ("\n", "\r\n", or none on an
-// unterminated last line), so joining the lines gives back the exact bytes: parse → render is the
-// identity for any input, including CRLF, mixed endings and a missing final newline.
+// unterminated last line; a lone "\r" does not end a line, see find_lone_cr), so joining the lines
+// gives back the exact bytes: parse → render is the identity for any input, including CRLF, mixed
+// endings and a missing final newline.
 //
 // Structure, deliberately small and exact:
 // - Headings are ATX headings as in CommonMark: up to 3 spaces of indent, 1–6 `#`, then a space, a
@@ -29,6 +30,11 @@
 namespace t2s::skill {
 
 inline constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+// The offset of the first "\r" not followed by "\n", or npos. CommonMark ends a line there, this model
+// does not (a line ends at "\n"): the validator flags such a byte and patches may not hold one, so a
+// renderer never sees a line break (a heading, say) the engine did not.
+std::size_t find_lone_cr(std::string_view text);
 
 // Splits `text` into lines that keep their terminators; "" gives no lines.
 std::vector<std::string> split_lines(std::string_view text);

@@ -2,6 +2,8 @@
 //
 // Rules (each problem names its rule):
 // - skill-md: SKILL.md exists.               - utf8: SKILL.md and references are valid UTF-8.
+// - line-ending: no carriage return without a line feed in SKILL.md or references (CommonMark breaks
+//   the line there, skill/markdown does not: a renderer would see headings the engine never checked).
 // - frontmatter: SKILL.md starts with a closed YAML frontmatter block holding a mapping.
 // - frontmatter-key: only name, description, license, compatibility, metadata, allowed-tools.
 // - name: 1–64 characters of a-z, 0-9 and '-', no '-' at either end, no "--", equal to the
