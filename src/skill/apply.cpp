@@ -63,11 +63,17 @@ std::string lf_only(std::string_view text) {
   return out;
 }
 
-// The content of an edit as lines: "\r\n" read as "\n", one trailing newline ignored.
-std::vector<std::string> content_lines(std::string_view content) {
+// The content of an edit as every op reads it: "\r\n" read as "\n", one trailing newline ignored.
+std::string content_text(std::string_view content) {
   auto text = lf_only(content);
-  if (text.empty()) return {};
-  if (text.back() == '\n') text.pop_back();
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+// The content as lines ("" gives none, "\n" one empty line).
+std::vector<std::string> content_lines(std::string_view content) {
+  if (content.empty()) return {};
+  const auto text = content_text(content);
   std::vector<std::string> lines;
   for (std::size_t start = 0;;) {
     const auto end = text.find('\n', start);
@@ -329,8 +335,9 @@ class Resolver {
     change.at = match.lines.begin;
     // Removing whole lines leaves no empty line behind; otherwise the replaced lines end where the
     // match's last line ended.
-    if (!(match.before.empty() && edit.content.empty() && (match.after.empty() || match.after == "\n"))) {
-      auto text = match.before + edit.content + match.after;
+    const auto content = content_text(edit.content);
+    if (!(match.before.empty() && content.empty() && (match.after.empty() || match.after == "\n"))) {
+      auto text = match.before + content + match.after;
       if (text.empty() || text.back() != '\n') text += '\n';
       change.lines = content_lines(text);
     }

@@ -77,6 +77,17 @@ TEST(Apply, ALoneCarriageReturnIsRefused) {
             kFrontmatter + "# Demo\n\n## B\n\nMore b.\n\nEven more.\nAnd more.\n");
 }
 
+// One trailing newline in content is ignored by every op, replace_in_section included.
+TEST(Apply, ReplaceIgnoresOneTrailingNewlineInContent) {
+  const auto skill = demo("# Demo\n\n## A\n\n- a1\n- a2\n- a3\n");
+  const auto expected = kFrontmatter + "# Demo\n\n## A\n\n- a1\n- A2\n- a3\n";
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "## A", "- A2\n", "- a2")})), expected);
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "## A", "- A2\r\n", "- a2\n")})), expected);
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "## A", "A2\n", "a2")})), expected);
+  EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "## A", "\n", "- a2\n")})),
+            kFrontmatter + "# Demo\n\n## A\n\n- a1\n- a3\n");
+}
+
 TEST(Apply, FencedHashLinesAreNotSections) {
   // The spreadsheet skill has "# Formulas" inside a code block: the bare title still names one section.
   const auto skill = test::test_skill("spreadsheet-edit");
