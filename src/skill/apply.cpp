@@ -42,6 +42,30 @@ std::string quote(std::string_view text) {
   return "\"" + abbreviate(text, 60) + "\"";
 }
 
+// What a line is to the structure of its file: code (a fence, or inside a fenced block), a heading,
+// or other text (the frontmatter included). An edit may change what lines say, never what they are.
+enum class Role { text, code, heading };
+
+std::string_view role_name(Role role) {
+  switch (role) {
+    case Role::text: return "text";
+    case Role::code: return "code";
+    case Role::heading: return "a heading";
+  }
+  return "?";
+}
+
+Role role_of(std::string_view line, bool fenced) {
+  return fenced ? Role::code : parse_heading(line) ? Role::heading : Role::text;
+}
+
+// The role of every line of a parsed file.
+std::vector<Role> roles(const Document& doc) {
+  std::vector<Role> out(doc.lines.size(), Role::text);
+  for (auto i = doc.body_begin; i < doc.lines.size(); ++i) out[i] = role_of(doc.lines[i], doc.fenced[i]);
+  return out;
+}
+
 // An edit resolved against the original file: what it needs, what it replaces, what it writes.
 struct Change {
   std::size_t edit = 0;
@@ -52,6 +76,7 @@ struct Change {
   Range replaced;             // original lines it replaces or deletes; empty for insertions
   std::size_t at = 0;         // where its lines go
   std::vector<std::string> lines;      // new lines, without terminators
+  std::vector<Role> roles;             // what each new line is where it lands (see place)
   std::vector<std::string> link_paths;  // local files its content links to
 };
 
@@ -87,17 +112,6 @@ std::vector<std::string> terminated(const std::vector<std::string>& lines) {
   std::vector<std::string> out;
   for (const auto& line : lines) out.push_back(line + "\n");
   return out;
-}
-
-// Headings in a block of new lines (code fences in it respected), as (level, title).
-std::vector<Heading> headings_in(const std::vector<std::string>& lines) {
-  const auto with_ends = terminated(lines);
-  const auto fenced = fenced_lines(with_ends);
-  std::vector<Heading> headings;
-  for (std::size_t i = 0; i < with_ends.size(); ++i)
-    if (!fenced[i])
-      if (auto heading = parse_heading(with_ends[i])) headings.push_back(std::move(*heading));
-  return headings;
 }
 
 std::string heading_text(const Heading& heading) {
@@ -274,22 +288,50 @@ class Resolver {
     return match;
   }
 
-  // New headings must not take over the original lines after `at`, nor (with `floor` > 0) sit at or
+  // What the new lines of `change` are where they land: parsed after the original lines before them
+  // (frontmatter lines are text). Landing inside a code block, they are code and may hold no fence
+  // line: one would end the block early and turn the rest into text (or headings) the patch never
+  // declared. Appending and adding a section never land in code (only an unclosed block reaches there).
+  static void place(const Document& document, Change& change, bool may_land_in_code) {
+    if (change.at < document.body_begin) {
+      change.roles.assign(change.lines.size(), Role::text);
+      return;
+    }
+    std::vector<std::string> lines(document.lines.begin(), document.lines.begin() + static_cast<std::ptrdiff_t>(change.at));
+    bool in_code = false;
+    fenced_lines(lines, document.body_begin, &in_code);
+    if (in_code && !may_land_in_code)
+      throw Refusal("the content would land inside a code block that is never closed (before line " +
+                    std::to_string(change.at + 1) + ")");
+    for (const auto& line : change.lines) {
+      if (in_code && parse_fence(line))
+        throw Refusal("content lands inside a code block (at line " + std::to_string(change.at + 1) +
+                      ") and may not hold a code fence line such as " + quote(line));
+      lines.push_back(line + "\n");
+    }
+    const auto fenced = fenced_lines(lines, document.body_begin);
+    for (auto i = change.at; i < lines.size(); ++i) change.roles.push_back(role_of(lines[i], fenced[i]));
+  }
+
+  // The headings among the new lines of `change`.
+  static std::vector<Heading> new_headings(const Change& change) {
+    std::vector<Heading> headings;
+    for (std::size_t i = 0; i < change.lines.size(); ++i)
+      if (change.roles[i] == Role::heading) headings.push_back(*parse_heading(change.lines[i]));
+    return headings;
+  }
+
+  // New headings must not take over the original lines after them, nor (with `floor` > 0) sit at or
   // above the level of the section the content goes into.
-  static void check_headings(const Document& document, std::size_t at, const std::vector<std::string>& lines,
-                             int floor, const std::string& section_name) {
-    bool inside_code = false;
-    fenced_lines(std::vector<std::string>(document.lines.begin(), document.lines.begin() + static_cast<std::ptrdiff_t>(at)),
-                 document.body_begin, &inside_code);
-    if (inside_code) return;  // the content lands in a code block: its '#' lines are code
-    const auto headings = headings_in(lines);
+  static void check_headings(const Document& document, const Change& change, int floor, const std::string& section_name) {
+    const auto headings = new_headings(change);
     if (headings.empty()) return;
     const auto top = *std::min_element(headings.begin(), headings.end(),
                                        [](const Heading& a, const Heading& b) { return a.level < b.level; });
     if (floor > 0 && top.level <= floor)
       throw Refusal("content has the heading " + quote(heading_text(top)) + ", not below " + section_name +
                     ": use add_section for a new section");
-    auto next = at;
+    auto next = change.at;
     while (next < document.lines.size() && is_blank(document.lines[next])) ++next;
     if (next == document.lines.size()) return;
     const auto following = document.fenced[next] ? std::nullopt : parse_heading(document.lines[next]);
@@ -305,9 +347,10 @@ class Resolver {
     change.anchor = match.lines;
     change.at = edit.op == Op::insert_after ? match.lines.end : match.lines.begin;
     change.lines = content_lines(edit.content);
+    place(document, change, true);
     int floor = 0;
     if (!edit.target_section.empty()) floor = document.sections[document.section_at(range.begin)].level;
-    check_headings(document, change.at, change.lines, floor, where);
+    check_headings(document, change, floor, where);
   }
 
   void append(const Document& document, const Edit& edit, Change& change) {
@@ -324,7 +367,8 @@ class Resolver {
     if (at < document.lines.size() && !is_blank(document.lines[at])) change.lines.emplace_back();
     change.anchor = {target.heading, target.heading + 1};
     change.at = at;
-    check_headings(document, at, content, target.level, quote(document.heading_text(s)));
+    place(document, change, false);
+    check_headings(document, change, target.level, quote(document.heading_text(s)));
   }
 
   void replace(const Document& document, const Edit& edit, Change& change) {
@@ -341,11 +385,12 @@ class Resolver {
       if (text.empty() || text.back() != '\n') text += '\n';
       change.lines = content_lines(text);
     }
+    place(document, change, true);
     std::vector<int> old_levels, new_levels;
+    const auto was = roles(document);
     for (auto i = match.lines.begin; i < match.lines.end; ++i)
-      if (!document.fenced[i])
-        if (const auto heading = parse_heading(document.lines[i])) old_levels.push_back(heading->level);
-    for (const auto& heading : headings_in(change.lines)) new_levels.push_back(heading.level);
+      if (was[i] == Role::heading) old_levels.push_back(parse_heading(document.lines[i])->level);
+    for (const auto& heading : new_headings(change)) new_levels.push_back(heading.level);
     if (old_levels != new_levels)
       throw Refusal("replace_in_section cannot add or remove headings (use add_section or delete_section)");
   }
@@ -371,7 +416,8 @@ class Resolver {
     for (auto& line : content_lines(edit.content)) change.lines.push_back(std::move(line));
     if (at < document.lines.size() && !is_blank(document.lines[at])) change.lines.emplace_back();
     change.at = at;
-    check_headings(document, at, change.lines, 0, {});
+    place(document, change, false);
+    check_headings(document, change, 0, {});
   }
 
   void delete_section(const Document& document, const Edit& edit, Change& change) {
@@ -585,18 +631,32 @@ std::map<std::size_t, std::string> check_output(const Build& out, const std::vec
       }
     }
 
-    if (original == nullptr) continue;
+    if (original == nullptr) continue;  // a created file: every line is its edit's own
+    // Every line keeps its role: a copied line the one it had, a new line the one its edit gave it
+    // where it landed. So the headings are the original ones, less those removed, plus those the
+    // edits wrote, and no text turns into code or back.
+    const auto was = roles(*original), now = roles(doc);
+    std::map<std::size_t, std::size_t> written;  // edit → its new lines met so far
     for (std::size_t i = 0; i < origins.size(); ++i) {
       const auto& origin = origins[i];
-      if (origin.edit != npos || doc.fenced[i] == original->fenced[origin.line]) continue;
-      // The culprit is the nearest change above the first line whose kind (text or code) flipped.
       const Change* culprit = nullptr;
-      for (const auto* change : changes)
-        if (change->file == file && change->at <= origin.line && (culprit == nullptr || change->at >= culprit->at))
-          culprit = change;
-      if (culprit != nullptr)
-        fail(culprit->edit, "unbalances a code fence: " + file + " line " + std::to_string(origin.line + 1) +
-                                " would change between text and code");
+      Role expected = Role::text;
+      if (origin.edit != npos) {
+        culprit = *std::find_if(changes.begin(), changes.end(), [&](const Change* c) { return c->edit == origin.edit; });
+        expected = culprit->roles[written[origin.edit]++];
+      } else {
+        expected = was[origin.line];
+      }
+      if (now[i] == expected) continue;
+      if (culprit == nullptr)  // the nearest change above the copied line, else the first in the file
+        for (const auto* change : changes)
+          if (change->file == file &&
+              (culprit == nullptr || (change->at <= origin.line && (culprit->at > origin.line || change->at >= culprit->at))))
+            culprit = change;
+      fail(culprit->edit, "would make " + quote(line_text(doc.lines[i])) + " (" +
+                                (origin.edit != npos ? "new" : "line " + std::to_string(origin.line + 1)) + " in " +
+                                file + ") " + std::string(role_name(now[i])) + " instead of " +
+                                std::string(role_name(expected)));
       break;
     }
   }

@@ -32,9 +32,13 @@
 //   lines before it too).
 // - create: a new file (SKILL.md or references/NAME.md) with `content` as its exact bytes.
 // - delete_file: removes references/NAME.md (SKILL.md cannot be deleted).
-// In insert/append/add ops, content may hold deeper headings (subsections), but never a heading
-// that would take over the lines that follow it, nor (when a section is named) one at or above the
-// named section's level; and content must not leave a code fence open.
+// Where content lands decides what it is. Inside a code block it is code (its '#' lines are not
+// headings: replace_in_section may rewrite a comment there), and it may hold no code fence line,
+// which would close the block and turn what follows into text and headings nobody declared;
+// append_to_section and add_section never land in code (only a block never closed reaches there).
+// Elsewhere, content may hold deeper headings (subsections), but never a heading that would take
+// over the lines that follow it, nor (when a section is named) one at or above the named section's
+// level; and content must not leave a code fence open. Lines landing in the frontmatter are text.
 //
 // Checks, each reported with its reason, per edit:
 // - the path (skill/paths: absolute, `..`, backslashes, control characters, protected, not
@@ -52,8 +56,12 @@
 // - frontmatter: name, license, compatibility and allowed-tools (the skill's identity and its
 //   permissions) are fixed; description and metadata may change;
 // - left behind: a section emptied by the patch, or a heading duplicated by it (same level and
-//   title in one file), is blamed on the edits responsible; so is a change that turns following
-//   text into code or code into text (an unbalanced fence).
+//   title in one file), is blamed on the edits responsible;
+// - structure: the output is parsed again, and every line must keep its role (code, heading or
+//   other text): a copied line the one it had, a new line the one it got where its edit put it. So
+//   the output's headings are exactly the original ones, less those removed, plus those the edits
+//   wrote, and no text turns into code or back. A break (an unbalanced fence, a frontmatter closed
+//   early) is blamed on the edit that wrote the line, or for a copied line the nearest edit above.
 //
 // Atomic (default): any failed check fails the whole patch; the result lists every failed edit
 // and why, the others as not applied. Partial: failed edits are skipped (and whatever depends on
