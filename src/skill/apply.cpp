@@ -77,7 +77,6 @@ struct Change {
   std::size_t at = 0;         // where its lines go
   std::vector<std::string> lines;      // new lines, without terminators
   std::vector<Role> roles;             // what each new line is where it lands (see place)
-  std::vector<std::string> link_paths;  // local files its content links to
 };
 
 // Patch text with "\r\n" read as "\n" (a lone "\r" never gets here: check_fields refuses it).
@@ -134,7 +133,6 @@ class Resolver {
     Change change;
     change.edit = index;
     change.file = edit.file;
-    change.link_paths = content_links(edit);
     if (edit.op == Op::create) {
       if (skill_.exists(edit.file)) throw Refusal("file \"" + edit.file + "\" already exists (create makes a new file)");
       change.whole_file = true;
@@ -204,20 +202,6 @@ class Resolver {
       fenced_lines(terminated(content_lines(edit.content)), 0, &open);
       if (open) throw Refusal("content opens a code fence it does not close");
     }
-  }
-
-  // Local paths the content links to; absolute links and links leaving the skill are refused.
-  static std::vector<std::string> content_links(const Edit& edit) {
-    std::vector<std::string> paths;
-    if (edit.content.empty()) return paths;
-    for (const auto& link : find_links(parse_markdown(edit.content))) {
-      const auto target = resolve_link(edit.file, link.target);
-      if (target.kind == LinkTarget::Kind::absolute)
-        throw Refusal("content links to an absolute path '" + link.target + "'");
-      if (target.kind == LinkTarget::Kind::escapes) throw Refusal("content link '" + link.target + "' leaves the skill");
-      if (target.kind == LinkTarget::Kind::local) paths.push_back(target.path);
-    }
-    return paths;
   }
 
   std::size_t section(const Document& document, const std::string& file, const std::string& spec_text,
@@ -518,14 +502,10 @@ Build build(const SkillDir& input, const Patch& patch, std::vector<const Change*
   return out;
 }
 
-// Where the text of `doc` (the file `path`) links to or mentions `target`; npos when it does not.
+// The first line where `doc` (the file `path`) mentions `target`; npos when it does not.
 std::size_t mention_line(const std::string& path, const Document& doc, const std::string& target) {
-  if (path == kSkillMd)
-    if (const auto mentions = reference_mentions(doc); mentions.contains(target)) return mentions.at(target);
-  for (const auto& link : find_links(doc)) {
-    const auto resolved = resolve_link(path, link.target);
-    if (resolved.kind == LinkTarget::Kind::local && resolved.path == target) return link.line;
-  }
+  for (const auto& mention : file_mentions(path, doc))
+    if (mention.path == target) return mention.line;
   return npos;
 }
 
@@ -570,8 +550,7 @@ std::map<std::size_t, std::string> check_output(const Build& out, const std::vec
   check_fixed_keys(out, changes, resolver, input, fail);
   std::map<std::string, Document> docs;
   for (const auto& [path, file] : out.skill.files)
-    if (path == kSkillMd || (path.starts_with(kReferencesDir) && path.ends_with(".md")))
-      docs.emplace(path, parse_skill_file(path, file.bytes));
+    if (is_markdown_file(path)) docs.emplace(path, parse_skill_file(path, file.bytes));
 
   for (const auto* change : changes) {
     const auto& file = change->file;
@@ -579,16 +558,13 @@ std::map<std::size_t, std::string> check_output(const Build& out, const std::vec
       if (change->deletes_file) {
         for (const auto& [path, doc] : docs)
           if (const auto line = mention_line(path, doc, file); line != npos)
-            fail(change->edit, path + " line " + std::to_string(line + 1) + " still links to " + file +
-                                   " (remove the link in the same patch)");
+            fail(change->edit, path + " line " + std::to_string(line + 1) + " still mentions " + file +
+                                   " (remove the mention in the same patch)");
       } else if (!docs.contains(std::string(kSkillMd)) ||
                  mention_line(std::string(kSkillMd), docs.at(std::string(kSkillMd)), file) == npos) {
         fail(change->edit, file + " is not linked from SKILL.md (add the link in the same patch)");
       }
     }
-    for (const auto& path : change->link_paths)
-      if (!out.skill.exists(path) || is_sidecar(path))
-        fail(change->edit, "content links to " + path + ", which does not exist in the skill");
   }
 
   for (const auto& entry : out.origins) {
@@ -597,6 +573,10 @@ std::map<std::size_t, std::string> check_output(const Build& out, const std::vec
     const auto found = docs.find(file);
     if (found == docs.end()) continue;
     const auto& doc = found->second;
+    // The links the patch wrote hold in the output (the validator's own rule).
+    for (const auto& link : find_links(doc))
+      if (const auto edit = origins[link.line].edit; edit != npos)
+        if (const auto problem = link_problem(out.skill, file, link.target)) fail(edit, "content " + *problem);
     const Document* original = input.text(file) != nullptr ? &resolver.doc(file) : nullptr;
     const auto edit_of = [&](std::size_t line) { return origins[line].edit; };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "t2s/skill/paths.hpp"
+
 namespace t2s::skill {
 
 namespace {
@@ -222,21 +224,25 @@ std::vector<Link> find_links(const Document& doc) {
   return links;
 }
 
-std::map<std::string, std::size_t> reference_mentions(const Document& doc) {
-  static constexpr std::string_view kPrefix = "references/";
+std::vector<Mention> file_mentions(std::string_view from_file, const Document& doc) {
   const auto is_name_char = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '-' || c == '.';
   };
-  std::map<std::string, std::size_t> mentions;
+  std::vector<Mention> mentions;
+  auto links = find_links(doc);
+  auto link = links.begin();
   for (std::size_t i = doc.body_begin; i < doc.lines.size(); ++i) {
+    for (; link != links.end() && link->line == i; ++link)
+      if (auto target = resolve_link(from_file, link->target); target.kind == LinkTarget::Kind::local)
+        mentions.push_back({std::move(target.path), i});
     const std::string_view text = doc.lines[i];
-    for (auto at = text.find(kPrefix); at != std::string_view::npos; at = text.find(kPrefix, at + 1)) {
+    for (auto at = text.find(kReferencesDir); at != std::string_view::npos; at = text.find(kReferencesDir, at + 1)) {
       if (at > 0 && is_name_char(text[at - 1]) && text[at - 1] != '.') continue;  // "my-references/"
-      std::size_t end = at + kPrefix.size();
+      std::size_t end = at + kReferencesDir.size();
       while (end < text.size() && is_name_char(text[end])) ++end;
-      auto name = text.substr(at + kPrefix.size(), end - at - kPrefix.size());
-      while (!name.empty() && name.back() == '.') name.remove_suffix(1);  // end of a sentence
-      if (name.size() > 3 && name.ends_with(".md")) mentions.emplace(std::string(kPrefix) + std::string(name), i);
+      auto path = text.substr(at, end - at);
+      while (path.ends_with('.')) path.remove_suffix(1);  // the end of a sentence
+      if (is_reference(path)) mentions.push_back({std::string(path), i});
     }
   }
   return mentions;

@@ -71,15 +71,25 @@ std::optional<std::string> unsafe_path_reason(std::string_view path) {
   return std::nullopt;
 }
 
+bool is_reference_name(std::string_view name) {
+  const auto is_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  return name.size() > 3 && name.ends_with(".md") && is_alnum(name[0]) &&
+         std::all_of(name.begin(), name.end(), [&](char c) { return is_alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
 bool is_reference(std::string_view path) {
-  if (!path.starts_with(kReferencesDir)) return false;
-  const auto name = path.substr(kReferencesDir.size());
-  return name.size() > 3 && name.ends_with(".md") && name.find('/') == std::string_view::npos && name[0] != '.';
+  return path.starts_with(kReferencesDir) && is_reference_name(path.substr(kReferencesDir.size()));
+}
+
+bool is_markdown_file(std::string_view path) {
+  return path == kSkillMd || (path.starts_with(kReferencesDir) && path.ends_with(".md"));
 }
 
 bool is_editable(std::string_view path) { return (path == kSkillMd || is_reference(path)) && !is_protected(path); }
 
-bool is_sidecar(std::string_view path) { return path.starts_with(kSidecarDir); }
+bool is_sidecar(std::string_view path) {
+  return path.starts_with(kSidecarDir) || path == kSidecarDir.substr(0, kSidecarDir.size() - 1);
+}
 
 bool is_protected(std::string_view path) {
   if (path.starts_with("scripts/") || is_sidecar(path)) return true;
@@ -91,6 +101,10 @@ bool is_protected(std::string_view path) {
 std::optional<std::string> edit_path_problem(std::string_view path) {
   if (auto reason = unsafe_path_reason(path)) return reason;
   if (is_protected(path)) return "protected file (scripts/, licence files and .trace2skill/ are never edited)";
+  if (const auto name = path.substr(std::min(path.size(), kReferencesDir.size()));
+      path.starts_with(kReferencesDir) && path.ends_with(".md") && name.find('/') == std::string_view::npos &&
+      !is_reference_name(name))
+    return "reference names are letters, digits, '.', '_' and '-', starting with a letter or digit, ending in .md";
   if (!is_editable(path)) return "not editable (only SKILL.md and references/*.md can be edited)";
   return std::nullopt;
 }

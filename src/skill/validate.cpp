@@ -45,13 +45,17 @@ class Checker {
       check_skill_md(*skill_md);
     }
     for (const auto& [path, file] : skill_.files) {
-      if (!path.starts_with(kReferencesDir) || !path.ends_with(".md")) continue;
+      if (path == kSkillMd || !is_markdown_file(path)) continue;
       check_text(path, file.bytes);
-      if (!is_reference(path))
+      const bool nested = path.find('/', kReferencesDir.size()) != std::string::npos;
+      if (nested)
         add(path, 0, "reference-depth", "reference files belong directly in references/ (one level deep)");
+      else if (!is_reference(path))
+        add(path, 0, "reference-name",
+            "reference names are letters, digits, '.', '_' and '-', starting with a letter or digit, ending in .md");
       check_links(path, parse_skill_file(path, file.bytes));
       check_budget(path, file.bytes, budgets_.reference);
-      if (is_reference(path) && !mentioned_.contains(path))
+      if (!nested && !mentioned_.contains(path))
         add(path, 0, "orphan-reference", "not mentioned in SKILL.md: references are loaded from SKILL.md links");
     }
     std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
@@ -92,7 +96,7 @@ class Checker {
       add(file, e.line(), "frontmatter", e.reason());
     }
     const auto doc = parse_skill_file(file, text);
-    for (const auto& [path, line] : reference_mentions(doc)) mentioned_.insert(path);
+    for (const auto& mention : file_mentions(file, doc)) mentioned_.insert(mention.path);
     check_links(file, doc);
     check_budget(file, text, budgets_.skill_md);
   }
@@ -170,18 +174,8 @@ class Checker {
   }
 
   void check_links(const std::string& file, const Document& doc) {
-    for (const auto& link : find_links(doc)) {
-      const auto target = resolve_link(file, link.target);
-      const auto line = link.line + 1;
-      using Kind = LinkTarget::Kind;
-      if (target.kind == Kind::absolute)
-        add(file, line, "link", "link '" + link.target + "' is absolute: links must be relative to the skill");
-      else if (target.kind == Kind::escapes)
-        add(file, line, "link", "link '" + link.target + "' leaves the skill directory");
-      else if (target.kind == Kind::local && (is_sidecar(target.path) || !skill_.exists(target.path)))
-        add(file, line, "link", "link '" + link.target + "' points to " + (target.path.empty() ? "." : target.path) +
-                                    ", which does not exist in the skill");
-    }
+    for (const auto& link : find_links(doc))
+      if (auto problem = link_problem(skill_, file, link.target)) add(file, link.line + 1, "link", std::move(*problem));
   }
 
   void check_budget(const std::string& file, std::string_view text, const Limits& limits) {
@@ -196,6 +190,22 @@ class Checker {
 };
 
 }  // namespace
+
+std::optional<std::string> link_problem(const SkillDir& skill, std::string_view from_file, std::string_view target) {
+  const auto resolved = resolve_link(from_file, target);
+  const auto link = "link '" + std::string(target) + "'";
+  switch (resolved.kind) {
+    case LinkTarget::Kind::absolute: return link + " is absolute: links must be relative to the skill";
+    case LinkTarget::Kind::escapes: return link + " leaves the skill directory";
+    case LinkTarget::Kind::local:
+      if (is_sidecar(resolved.path) || !skill.exists(resolved.path))
+        return link + " points to " + (resolved.path.empty() ? "." : resolved.path) + ", which does not exist in the skill";
+      return std::nullopt;
+    case LinkTarget::Kind::external:
+    case LinkTarget::Kind::anchor: return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 std::vector<Problem> validate_skill(const SkillDir& skill, std::string_view name, const Budgets& budgets) {
   return Checker(skill, name, budgets).run();

@@ -88,6 +88,36 @@ TEST(Apply, ReplaceIgnoresOneTrailingNewlineInContent) {
             kFrontmatter + "# Demo\n\n## A\n\n- a1\n- a3\n");
 }
 
+// A reference is created only under a plain name, and mentions are counted the validator's way:
+// links anywhere (resolved against their file), plain paths too.
+TEST(Apply, ReferenceNamesAndMentions) {
+  const auto skill = demo("# Demo\n\n## A\n\nText.\n");
+  Edit create;
+  create.op = Op::create;
+  create.file = "references/$(rm -rf ~) \xE2\x80\xAEgnp.md";
+  create.content = "# Notes\n\nWhat they say.\n";
+  auto link = edit(Op::append_to_section, "## A", "See [it](<references/$(rm -rf ~) \xE2\x80\xAEgnp.md>).");
+  const auto hostile = apply_patch(skill, "demo", patch_of({create, link}));
+  EXPECT_EQ(hostile.edits[0].reason, "file \"" + create.file +
+                                         "\": reference names are letters, digits, '.', '_' and '-', starting with a "
+                                         "letter or digit, ending in .md");
+
+  create.file = "references/notes.md";
+  link.content = "See [notes](references/notes.md#usage).";
+  const auto created = apply_patch(skill, "demo", patch_of({create, link}));
+  ASSERT_TRUE(created.ok) << format_apply_result(created, patch_of({create, link}));
+  // Another reference still links to it (relative to references/): deleting it is refused.
+  auto with_refs = created.skill;
+  with_refs.files["references/other.md"] = {"# Other\n\nSee [notes](notes.md).\n", false};
+  with_refs.files["SKILL.md"].bytes += "Also references/other.md.\n";
+  Edit remove;
+  remove.op = Op::delete_file;
+  remove.file = "references/notes.md";
+  const auto unlink = edit(Op::replace_in_section, "## A", "", "See [notes](references/notes.md#usage).\n");
+  const auto refused = apply_patch(with_refs, "demo", patch_of({remove, unlink}));
+  EXPECT_EQ(refused.edits[0].reason, "references/other.md line 3 still mentions references/notes.md (remove the mention in the same patch)");
+}
+
 TEST(Apply, FencedHashLinesAreNotSections) {
   // The spreadsheet skill has "# Formulas" inside a code block: the bare title still names one
   // section, "## Formulas", and the content lands at the end of its extent (after "### Ranges").

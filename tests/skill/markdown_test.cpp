@@ -163,18 +163,23 @@ TEST(Markdown, LinksOutsideCode) {
                                                "https://example.com/(x)", "references/ref.md", "scripts/run(1).py"}));
 }
 
-TEST(Markdown, ReferenceMentionsInLinksAndText) {
+TEST(Markdown, FileMentionsAreLinksAndPlainReferencePaths) {
   const auto doc = parse_markdown(
       "Read [x](references/x.md) first.\n"
       "Then `references/y.md`, or see references/z.md.\n"
       "Not my-references/no.md nor references/.md nor references/dir/deep.md.\n"
-      "Again references/x.md.\n");
-  const auto mentions = reference_mentions(doc);
-  std::vector<std::string> names;
-  for (const auto& [name, line] : mentions) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"references/x.md", "references/y.md", "references/z.md"}));
-  EXPECT_EQ(mentions.at("references/x.md"), 0u);
-  EXPECT_EQ(mentions.at("references/z.md"), 1u);
+      "Links resolve: [n](references/my%20notes.md), [c](<references/caf\xC3\xA9.md>), [s](scripts/run.sh#top).\n"
+      "Again references/x.md, [web](https://example.com), [up](../x.md).\n");
+  std::vector<std::string> mentions;
+  for (const auto& [path, line] : file_mentions("SKILL.md", doc)) mentions.push_back(std::to_string(line) + " " + path);
+  EXPECT_EQ(mentions, (std::vector<std::string>{"0 references/x.md", "0 references/x.md", "1 references/y.md",
+                                                "1 references/z.md", "3 references/my notes.md",
+                                                "3 references/caf\xC3\xA9.md", "3 scripts/run.sh", "4 references/x.md"}));
+  // Links resolve against the file they are written in; plain paths are read from the skill root.
+  const auto reference = parse_markdown("See [y](y.md), [top](../SKILL.md) and references/z.md.\n");
+  mentions.clear();
+  for (const auto& [path, line] : file_mentions("references/x.md", reference)) mentions.push_back(path);
+  EXPECT_EQ(mentions, (std::vector<std::string>{"references/y.md", "SKILL.md", "references/z.md"}));
 }
 
 TEST(Markdown, LoneCarriageReturns) {

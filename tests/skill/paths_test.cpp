@@ -26,6 +26,13 @@ TEST(Paths, EditableProtectedAndOthers) {
   EXPECT_FALSE(is_editable("skill.md"));
   EXPECT_FALSE(is_editable("assets/readme.md"));
   EXPECT_FALSE(is_editable("references/LICENSE.md"));  // a licence is protected wherever it is
+  for (const char* name : {"a.md", "A-b_c.2.md", "9.md"}) EXPECT_TRUE(is_reference_name(name)) << name;
+  for (const char* name : {".md", "-a.md", ".a.md", "my notes.md", "caf\xC3\xA9.md", "$(rm -rf ~).md",
+                           "\xE2\x80\xAEgnp.md", "a.txt", "a.MD"})
+    EXPECT_FALSE(is_reference_name(name)) << name;
+  EXPECT_NE(edit_path_problem("references/my notes.md")->find("reference names are letters, digits"), std::string::npos);
+  EXPECT_TRUE(is_markdown_file("references/deep/x.md"));
+  EXPECT_FALSE(is_markdown_file("assets/x.md"));
   for (const char* path : {"scripts/recalc.py", "LICENSE", "LICENSE.txt", "licence.md", "references/COPYING",
                            ".trace2skill/provenance.json"})
     EXPECT_TRUE(is_protected(path)) << path;

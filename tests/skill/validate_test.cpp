@@ -137,6 +137,22 @@ TEST(Validate, LinksReferencesAndOrphans) {
   EXPECT_EQ(problems.size(), 6u) << ::testing::PrintToString(problems);
 }
 
+// A link is a mention whatever the name (no false orphan); a name outside [A-Za-z0-9._-] is its
+// own problem: an agent opens references by name, through a shell more often than not.
+TEST(Validate, ReferenceNames) {
+  auto skill = skill_with(kValid, "\n# Demo\n\nSee [n](references/my%20notes.md), [c](<references/caf\xC3\xA9.md>), "
+                                  "and `references/ok.md`.\n");
+  skill.files["references/my notes.md"] = {"# Notes\n", false};
+  skill.files["references/caf\xC3\xA9.md"] = {"# Caf\xC3\xA9\n", false};
+  skill.files["references/ok.md"] = {"# OK\n", false};
+  const auto problems = problems_of(skill);
+  EXPECT_EQ(problems, (std::vector<std::string>{
+                          "reference-name@references/caf\xC3\xA9.md:0: reference names are letters, digits, '.', '_' and '-', "
+                          "starting with a letter or digit, ending in .md",
+                          "reference-name@references/my notes.md:0: reference names are letters, digits, '.', '_' and '-', "
+                          "starting with a letter or digit, ending in .md"}));
+}
+
 TEST(Validate, Budgets) {
   std::string body = "\n# Demo\n\n";
   for (int i = 0; i < 100; ++i) body += "A line of guidance that takes some room in the prompt.\n";

@@ -45,14 +45,16 @@
 //   editable); an edit of a file that does not exist (unknown file), a create of one that does;
 // - required fields per op; text fields without NUL or other control characters (tabs and newlines
 //   are fine, "\r" only as part of "\r\n": a lone CR is a line break to renderers, not to the engine);
-// - links in new content: absolute, escaping the skill, or to a file that will not exist;
+// - links the patch writes, checked in the output by the validator's rule (skill/validate
+//   link_problem): absolute, escaping the skill, or to a file that does not exist;
 // - anchors: not found, or found more than once;
 // - conflicts: each edit touches a range of original lines (the anchor it needs and the lines it
 //   replaces or deletes; whole files for create/delete_file). Two edits conflict when the lines one
 //   replaces or deletes overlap the lines the other touches, or when one inserts strictly inside
 //   lines the other replaces. Both are reported. Pure insertions never conflict with each other.
 // - pairing: creating references/X.md needs SKILL.md to mention it after the patch; deleting it
-//   needs every mention (in SKILL.md and other references) gone;
+//   needs every mention (in SKILL.md and other references) gone; a mention is what the validator's
+//   orphan rule counts (skill/markdown file_mentions: a link, or the path written plainly);
 // - frontmatter: name, license, compatibility and allowed-tools (the skill's identity and its
 //   permissions) are fixed; description and metadata may change;
 // - left behind: a section emptied by the patch, or a heading duplicated by it (same level and

@@ -21,7 +21,6 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -102,9 +101,17 @@ std::vector<Section> build_sections(const std::vector<std::string>& lines, std::
 
 std::vector<Link> find_links(const Document& doc);
 
-// Every `references/NAME.md` written in the body (in a link or plainly, e.g. in a code span), as the
-// published Trace2Skill tooling recognises them, with the line index of its first mention.
-std::map<std::string, std::size_t> reference_mentions(const Document& doc);
+// A skill file that a file points to, and the line index where it does.
+struct Mention {
+  std::string path;
+  std::size_t line = 0;
+};
+// Every mention of a skill file in the body of `doc`, the skill file `from_file`, in line order: the
+// target of each local link (resolved against `from_file`, percent-escapes decoded: skill/paths),
+// and each references/NAME.md written plainly (e.g. in a code span, as the published Trace2Skill
+// tooling recognises them). The one definition of "mentioned" for the validator's orphan rule and
+// apply's create/delete pairing.
+std::vector<Mention> file_mentions(std::string_view from_file, const Document& doc);
 
 // How a patch names a section: "## Formulas" (level 2, title "Formulas") or a bare "Formulas"
 // (any level). Titles match exactly (after trimming).

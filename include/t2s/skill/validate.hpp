@@ -15,13 +15,16 @@
 // - link: every relative link in SKILL.md and the references resolves to a file or directory of
 //   the skill; none is absolute or leaves the skill (external links and #anchors are not checked).
 // - reference-depth: reference files sit directly in references/ (one level deep).
-// - orphan-reference: every references/*.md is mentioned in SKILL.md (references are reached from
-//   SKILL.md, never only through another reference).
+// - reference-name: a reference is named [A-Za-z0-9][A-Za-z0-9._-]*.md (skill/paths).
+// - orphan-reference: every references/*.md is mentioned in SKILL.md (skill/markdown file_mentions:
+//   a link to it, or its path written plainly), as references are reached from SKILL.md, never only
+//   through another reference.
 // - budget: SKILL.md and each reference within their budgets (skill/budget).
 // The .trace2skill/ sidecar is not part of the skill and is not checked.
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +45,12 @@ struct Problem {
 
 // Every problem of `skill`, whose directory is named `name`, sorted by file and line. Empty: valid.
 std::vector<Problem> validate_skill(const SkillDir& skill, std::string_view name, const Budgets& budgets = {});
+
+// Why the link `target`, written in the skill file `from_file`, does not hold in `skill`: it is
+// absolute, leaves the skill, or points to a file or directory the skill does not have (the
+// .trace2skill/ sidecar counts as absent). Nothing for a good local link, an external link or an
+// anchor. The validator's link rule, and apply's check of the links a patch writes.
+std::optional<std::string> link_problem(const SkillDir& skill, std::string_view from_file, std::string_view target);
 
 // "SKILL.md:3: [name] ...".
 std::string format_problem(const Problem& problem);
