@@ -1,6 +1,8 @@
 #include "t2s/skill/budget.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <set>
 
 #include "t2s/skill/frontmatter.hpp"
 #include "t2s/skill/paths.hpp"
@@ -46,6 +48,33 @@ std::string slug(std::string_view title) {
   }
   while (!out.empty() && out.back() == '-') out.pop_back();
   return out.empty() ? "section" : out;
+}
+
+// A line of SKILL.md as it reads from references/: every local link re-relativised ("scripts/x.sh"
+// becomes "../scripts/x.sh", "references/y.md" becomes "y.md"), so it still points to the same file.
+std::string relinked(const Document& doc, std::size_t line, const std::vector<Link>& links) {
+  std::string text(line_text(doc.lines[line]));
+  for (auto link = links.rbegin(); link != links.rend(); ++link) {  // right to left: columns stay valid
+    if (link->line != line || resolve_link(kSkillMd, link->target).kind != LinkTarget::Kind::local) continue;
+    std::string_view target = link->target;
+    while (target.starts_with("./")) target.remove_prefix(2);
+    const auto moved = target.starts_with(kReferencesDir) ? std::string(target.substr(kReferencesDir.size()))
+                                                          : "../" + std::string(target);
+    text.replace(link->column, link->target.size(), moved);
+  }
+  return text;
+}
+
+// The references a moved section mentions that the rest of SKILL.md does not: the stub links them,
+// so they stay reachable from SKILL.md.
+std::vector<std::string> references_only_in(const Document& doc, const Section& section, const SkillDir& skill) {
+  std::set<std::string> inside, outside;
+  for (const auto& mention : file_mentions(kSkillMd, doc))
+    if (is_reference(mention.path) && skill.files.contains(mention.path))
+      (mention.line >= section.heading && mention.line < section.end ? inside : outside).insert(mention.path);
+  std::vector<std::string> only;
+  std::set_difference(inside.begin(), inside.end(), outside.begin(), outside.end(), std::back_inserter(only));
+  return only;
 }
 
 struct Candidate {
@@ -94,10 +123,19 @@ std::vector<std::string> move_overflow(SkillDir& skill, Provenance& provenance, 
     while (last > first && is_blank(doc.lines[last - 1])) --last;
     std::vector<std::string> reference{"# " + section.title + eol, eol};
     std::vector<LineOrigin> reference_origins(2);
+    const auto links = find_links(doc);
     for (auto i = first; i < last; ++i) {
-      reference.push_back(std::string(line_text(doc.lines[i])) + eol);
+      reference.push_back(relinked(doc, i, links) + eol);
       reference_origins.push_back({skill_path, i});
     }
+    auto see = "See [" + section.title + "](" + path + ")";
+    const auto kept = references_only_in(doc, section, skill);
+    for (std::size_t i = 0; i < kept.size(); ++i)
+      see.append(i == 0 ? ", which refers to [" : ", [")
+          .append(kept[i].substr(kReferencesDir.size()))
+          .append("](")
+          .append(kept[i])
+          .append(")");
 
     std::vector<std::string> lines;
     std::vector<LineOrigin> origins;
@@ -109,8 +147,7 @@ std::vector<std::string> move_overflow(SkillDir& skill, Provenance& provenance, 
     };
     // The stub, heading included, is new: no block stays behind, so a section never moves twice.
     copy(0, section.heading);
-    std::vector<std::string> stub{std::string(line_text(doc.lines[section.heading])) + eol, eol,
-                                  "See [" + section.title + "](" + path + ")." + eol};
+    std::vector<std::string> stub{std::string(line_text(doc.lines[section.heading])) + eol, eol, see + "." + eol};
     if (section.end < doc.lines.size()) stub.push_back(eol);
     lines.insert(lines.end(), stub.begin(), stub.end());
     origins.resize(lines.size());

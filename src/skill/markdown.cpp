@@ -164,20 +164,22 @@ Document parse_markdown(std::string_view text, std::size_t body_begin) {
 
 namespace {
 
-// The destination of a link starting at `text` (just after "(" or "]:"), without `<>` or title.
-std::string link_destination(std::string_view text) {
-  text = trim(text);
-  if (!text.empty() && text[0] == '<') {
-    const auto close = text.find('>');
-    return close == std::string_view::npos ? std::string() : std::string(text.substr(1, close - 1));
+// The link whose destination starts at `from` in the line `text` (just after "(" or "]:"): the
+// destination without `<>` or title, and where it starts. No link when the destination is empty.
+void add_link(std::string_view text, std::size_t from, std::size_t line, std::vector<Link>& links) {
+  auto at = from;
+  while (at < text.size() && is_space(text[at])) ++at;
+  auto end = at;
+  if (at < text.size() && text[at] == '<') {
+    end = text.find('>', ++at);
+    if (end == std::string_view::npos) return;
+  } else {
+    for (int depth = 0; end < text.size() && !is_space(text[end]); ++end) {
+      if (text[end] == '(') ++depth;
+      if (text[end] == ')' && depth-- == 0) break;
+    }
   }
-  std::size_t end = 0;
-  int depth = 0;
-  for (; end < text.size() && !is_space(text[end]); ++end) {
-    if (text[end] == '(') ++depth;
-    if (text[end] == ')' && depth-- == 0) break;
-  }
-  return std::string(text.substr(0, end));
+  if (end > at) links.push_back({line, at, std::string(text.substr(at, end - at))});
 }
 
 void inline_links(std::string_view text, std::size_t line, std::vector<Link>& links) {
@@ -197,10 +199,7 @@ void inline_links(std::string_view text, std::size_t line, std::vector<Link>& li
       i = close == std::string_view::npos ? i + run - 1 : close + run - 1;
       continue;
     }
-    if (text[i] == ']' && i + 1 < text.size() && text[i + 1] == '(') {
-      auto target = link_destination(text.substr(i + 2));
-      if (!target.empty()) links.push_back({line, std::move(target)});
-    }
+    if (text[i] == ']' && i + 1 < text.size() && text[i + 1] == '(') add_link(text, i + 2, line, links);
   }
 }
 
@@ -214,8 +213,7 @@ std::vector<Link> find_links(const Document& doc) {
     if (const auto stripped = strip_indent(text); stripped && stripped->starts_with('[') && !stripped->starts_with("[^")) {
       const auto close = stripped->find("]:");
       if (close != std::string_view::npos && stripped->substr(1, close - 1).find(']') == std::string_view::npos) {
-        auto target = link_destination(stripped->substr(close + 2));
-        if (!target.empty()) links.push_back({i, std::move(target)});
+        add_link(text, text.size() - stripped->size() + close + 2, i, links);
         continue;
       }
     }

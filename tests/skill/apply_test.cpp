@@ -326,6 +326,32 @@ TEST(Apply, BudgetsRefuseOrMoveTheLeastSupportedSections) {
   EXPECT_EQ(hopeless.moves.size(), 3u);
 }
 
+// A moved section's links still point to the same files from references/, and a reference only it
+// mentioned stays reachable from SKILL.md (no orphan).
+TEST(Apply, MovedSectionsKeepTheirLinks) {
+  auto skill = demo("# Demo\n\nIntro.\n\n## Core\n\nHand-written core rules, see [notes](references/notes.md).\n");
+  skill.files["scripts/run.sh"] = {"#!/bin/sh\n", true};
+  skill.files["references/notes.md"] = {"# Notes\n\nNotes.\n", false};
+  skill.files["references/x.md"] = {"# X\n\nDetails.\n", false};
+  std::string body = "Run [the script](scripts/run.sh) first; details in [x](references/x.md), ![chart](<scripts/run.sh>).\n"
+                     "Notes: [notes](./references/notes.md#top), [web](https://example.com), [top](#demo).\n\n[def]: scripts/run.sh\n";
+  for (int i = 0; i < 30; ++i) body += "- Guidance line " + std::to_string(i) + ".\n";
+  const auto patch = patch_of({edit(Op::add_section, "## Charts", body)});
+  ApplyOptions options;
+  options.budgets.skill_md = {30, 0, 0};
+  options.budgets.overflow = OverflowPolicy::move_to_references;
+  const auto moved = apply_patch(skill, "demo", patch, options);
+  ASSERT_TRUE(moved.ok) << format_apply_result(moved, patch);
+  EXPECT_EQ(moved.moves, std::vector<std::string>{"moved '## Charts' (support 0) to references/charts.md"});
+  EXPECT_NE(moved.skill.text("SKILL.md")->find("## Charts\n\nSee [Charts](references/charts.md), which refers to [x.md](references/x.md).\n"),
+            std::string::npos) << *moved.skill.text("SKILL.md");
+  const auto& reference = *moved.skill.text("references/charts.md");
+  EXPECT_TRUE(reference.starts_with(
+      "# Charts\n\nRun [the script](../scripts/run.sh) first; details in [x](x.md), ![chart](<../scripts/run.sh>).\n"
+      "Notes: [notes](notes.md#top), [web](https://example.com), [top](#demo).\n\n[def]: ../scripts/run.sh\n- Guidance"))
+      << reference;
+}
+
 TEST(Apply, TheOutputIsValidatedAgainstItsDirectoryName) {
   const auto result = apply_patch(demo("# Demo\n"), "not-demo", patch_of({}));
   EXPECT_FALSE(result.ok);

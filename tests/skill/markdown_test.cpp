@@ -158,7 +158,10 @@ TEST(Markdown, LinksOutsideCode) {
       "[^note]: a footnote, not a link\n"
       "Nested [g](scripts/run(1).py) parens.\n");
   std::vector<std::string> targets;
-  for (const auto& link : find_links(doc)) targets.push_back(link.target);
+  for (const auto& link : find_links(doc)) {
+    targets.push_back(link.target);
+    EXPECT_EQ(doc.lines[link.line].substr(link.column, link.target.size()), link.target);  // where to rewrite it
+  }
   EXPECT_EQ(targets, (std::vector<std::string>{"references/a.md", "assets/x.png", "references/with space.md",
                                                "https://example.com/(x)", "references/ref.md", "scripts/run(1).py"}));
 }

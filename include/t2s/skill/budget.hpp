@@ -12,8 +12,11 @@
 //   SKILL.md fits. "Support" is the largest support set among the section's provenance blocks;
 //   sections without provenance (hand-written material) never move. Ties move the later section
 //   first. A moved section becomes references/<slug of its title>.md (its heading as "# Title"),
-//   and SKILL.md keeps the heading with one line: "See [Title](references/slug.md)." When nothing
-//   more can move and SKILL.md still does not fit, the patch is refused.
+//   its local links rewritten to point from references/ to the same files ("scripts/run.sh" →
+//   "../scripts/run.sh", "references/x.md" → "x.md"), and SKILL.md keeps the heading with one line:
+//   "See [Title](references/slug.md)." That line also links every reference that only the moved
+//   section mentioned (", which refers to [x.md](references/x.md)"), so none becomes an orphan.
+//   When nothing more can move and SKILL.md still does not fit, the patch is refused.
 #pragma once
 
 #include <cstddef>

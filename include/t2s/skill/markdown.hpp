@@ -74,8 +74,9 @@ struct Section {
 };
 
 struct Link {
-  std::size_t line = 0;  // line index
-  std::string target;    // destination as written (without `<>` and title)
+  std::size_t line = 0;    // line index
+  std::size_t column = 0;  // byte offset of the target in the line
+  std::string target;      // destination as written (without `<>` and title)
 };
 
 // A parsed Markdown file. Headings and links are looked for from `body_begin` on (SKILL.md passes
