@@ -55,6 +55,18 @@ TEST(Apply, CrlfFilesStayCrlfAndAMissingFinalNewlineStaysMissing) {
   EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "## Tips", "- uno", "- one\r\n")})),
             "---\r\nname: demo\r\ndescription: d\r\n---\r\n# Demo\r\n\r\n## Tips\r\n\r\n- uno\r\n");
 
+  // Sections added and deleted in a CRLF file, with and without a final line ending.
+  const std::string head = "---\r\nname: demo\r\ndescription: d\r\n---\r\n# Demo\r\n\r\nIntro.\r\n\r\n";
+  SkillDir sections;
+  sections.files["SKILL.md"] = {head + "## Tips\r\n\r\n- one\r\n\r\n## Last\r\n\r\nEnd.", false};
+  EXPECT_EQ(applied(sections, patch_of({edit(Op::delete_section, "## Tips", "")})), head + "## Last\r\n\r\nEnd.");
+  EXPECT_EQ(applied(sections, patch_of({edit(Op::delete_section, "## Last", "")})), head + "## Tips\r\n\r\n- one");
+  auto after_tips = edit(Op::add_section, "## New", "Text.\nMore.\n");
+  after_tips.after_section = "## Tips";
+  EXPECT_EQ(applied(sections, patch_of({after_tips, edit(Op::add_section, "## End", "Bye.")})),
+            head + "## Tips\r\n\r\n- one\r\n\r\n## New\r\n\r\nText.\r\nMore.\r\n\r\n## Last\r\n\r\nEnd.\r\n\r\n"
+                   "## End\r\n\r\nBye.");
+
   const auto unterminated = demo("# Demo\n\n## Tips\n\n- one");
   EXPECT_EQ(applied(unterminated, patch_of({edit(Op::append_to_section, "## Tips", "- two")})),
             kFrontmatter + "# Demo\n\n## Tips\n\n- one\n- two");
@@ -204,9 +216,15 @@ TEST(Apply, InsertionsAtOnePointLandInPatchOrderAndNeverConflict) {
 TEST(Apply, ConflictsAreOverlapsWithReplacedLines) {
   const auto skill = demo("# Demo\n\n## A\n\n- a1\n- a2\n- a3\n\n## B\n\n- b1\n");
   // Inserting at the edge of a replaced range is fine; inside it, or anchored on it, is not.
-  EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "", "- A2\n- A3", "- a2\n- a3"),
-                                     edit(Op::insert_before, "", "- between", "- a2")})).substr(0, 7),
-            "FAILED:");
+  const auto anchored = applied(skill, patch_of({edit(Op::replace_in_section, "", "- A2\n- A3", "- a2\n- a3"),
+                                                 edit(Op::insert_before, "", "- between", "- a2")}));
+  EXPECT_EQ(anchored, "FAILED:\n"
+                      "edits[0] failed: replace_in_section SKILL.md at \"- a2\": conflicts with edits[1], which touches SKILL.md line 10\n"
+                      "edits[1] failed: insert_before SKILL.md at \"- a2\": conflicts with edits[0], which touches SKILL.md lines 10-11\n");
+  const auto inside = applied(skill, patch_of({edit(Op::replace_in_section, "", "- A2\n- A3", "- a2\n- a3"),
+                                               edit(Op::insert_after, "", "- between", "- a2")}));
+  EXPECT_NE(inside.find("edits[1] failed: insert_after SKILL.md at \"- a2\": conflicts with edits[0], which touches SKILL.md lines 10-11"),
+            std::string::npos) << inside;
   EXPECT_EQ(applied(skill, patch_of({edit(Op::replace_in_section, "", "- A2", "- a2"),
                                      edit(Op::insert_after, "", "- after a1", "- a1"),
                                      edit(Op::insert_before, "", "- before a3", "- a3")})),

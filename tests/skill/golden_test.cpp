@@ -3,7 +3,10 @@
 // tests/skill/data/golden/CASE/ holds `skill` (which test skill), `patch.json`, optionally
 // `options` ("partial"), the expected report `report.txt` and, when the patch applies,
 // `expected/` (every file the patch adds or changes, byte for byte) and `deleted` (files it
-// removes). Run with T2S_UPDATE_GOLDEN=1 to rewrite the expectations (then review the diff).
+// removes). Run with T2S_UPDATE_GOLDEN=1 to rewrite these expectations (then review the diff).
+// `failed` is written by hand and never rewritten: one line per edit that must fail, "INDEX: words
+// of its reason", or "problem: RULE" for a validation problem the output must have. Every case
+// that does not apply has one, so a rejection cannot silently turn into a different one.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -72,10 +75,27 @@ TEST_P(Golden, PatchGivesTheExpectedSkillAndReport) {
   EXPECT_EQ(report, test::read_text(dir / "report.txt"));
   const bool should_apply = fs::exists(dir / "expected") || fs::exists(dir / "deleted");
   ASSERT_EQ(result.ok, should_apply) << report;
-  if (!should_apply) {
-    EXPECT_LT(result.applied(), patch.edits.size()) << "a rejection case must reject something";
-    return;
+  ASSERT_TRUE(should_apply || fs::exists(dir / "failed")) << "a rejection case says what fails, in `failed`";
+  std::set<std::size_t> failing;
+  std::istringstream failed(fs::exists(dir / "failed") ? test::read_text(dir / "failed") : "");
+  for (std::string line; std::getline(failed, line);) {
+    const auto colon = line.find(": ");
+    ASSERT_NE(colon, std::string::npos) << line;
+    const auto words = line.substr(colon + 2);
+    if (line.starts_with("problem: ")) {
+      EXPECT_TRUE(std::any_of(result.problems.begin(), result.problems.end(), [&](const auto& p) { return p.rule == words; }))
+          << "no " << words << " problem:\n" << report;
+      continue;
+    }
+    const auto index = std::stoul(line.substr(0, colon));
+    ASSERT_LT(index, result.edits.size()) << line;
+    failing.insert(index);
+    EXPECT_EQ(result.edits[index].status, skill::EditStatus::failed) << line << "\n" << report;
+    EXPECT_NE(result.edits[index].reason.find(words), std::string::npos) << line << "\n" << report;
   }
+  for (std::size_t i = 0; i < result.edits.size(); ++i)
+    if (!failing.contains(i)) EXPECT_NE(result.edits[i].status, skill::EditStatus::failed) << "edits[" << i << "]\n" << report;
+  if (!should_apply) return;
   std::map<std::string, std::string> expected;
   if (fs::exists(dir / "expected"))
     for (const auto& entry : fs::recursive_directory_iterator(dir / "expected"))
