@@ -5,14 +5,17 @@
 # the product's, driven by build/llm_client_bench. See bench/README.md.
 #
 #   scripts/build && bench/llm_bench.sh            # about a minute
-# Settings (environment): LATENCY_MS (50), CAP (64), N (2000), N_SEQ (100), N_MEM (1000), FAULT_RATE (0.2),
-# RESULTS (bench/results/llm-<date>.md).
+# Settings (environment): LATENCY_MS (50), CAP (64), IN_FLIGHT (CAP·5/4, over all ranks), N (2000),
+# N_SEQ (100), N_MEM (1000), FAULT_RATE (0.2), RESULTS (bench/results/llm-<date>.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench_bin=${BENCH_BIN:-$root/build/llm_client_bench}
 python=${PYTHON:-/usr/bin/python3}
 latency_ms=${LATENCY_MS:-50}
 cap=${CAP:-64}
+# A few more requests in flight than the server's cap keep it busy: when a slot frees, the next
+# request is already queued there instead of one client round trip away.
+in_flight=${IN_FLIGHT:-$((cap * 5 / 4))}
 n=${N:-2000}
 n_seq=${N_SEQ:-100}
 n_mem=${N_MEM:-1000}
@@ -50,11 +53,11 @@ start_server "$echo_script" "$latency_ms" "$cap"
 echo "== one request at a time ($n_seq requests, latency $latency_ms ms)"
 seq_json=$(run "$bench_bin" --base-url "$url" --requests "$n_seq" --in-flight 1)
 echo "$seq_json"
-echo "== saturation, 1 rank ($n requests, cap $cap)"
-one_json=$(run "$bench_bin" --base-url "$url" --requests "$n" --in-flight "$cap")
+echo "== saturation, 1 rank ($n requests, server cap $cap, $in_flight in flight)"
+one_json=$(run "$bench_bin" --base-url "$url" --requests "$n" --in-flight "$in_flight")
 echo "$one_json"
-echo "== saturation, 2 ranks ($n requests, cap $cap, $((cap / 2)) in flight per rank)"
-two_json=$(run "$root/scripts/mpirun" -n 2 "$bench_bin" --base-url "$url" --requests "$n" --in-flight $((cap / 2)))
+echo "== saturation, 2 ranks ($n requests, server cap $cap, $((in_flight / 2)) in flight per rank)"
+two_json=$(run "$root/scripts/mpirun" -n 2 "$bench_bin" --base-url "$url" --requests "$n" --in-flight $((in_flight / 2)))
 echo "$two_json"
 
 start_server "$echo_script" 1000 "$n_mem"
@@ -96,8 +99,8 @@ mkdir -p "$(dirname "$results")"
   echo "| run | requests | wall s | ideal s | efficiency | speed-up vs 1 at a time | client CPU µs/request | peak RSS MB |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
   echo "| 1 at a time | $n_seq | $(calc "round($(field "$seq_json" wall_s),3)") | $(calc "$n_seq*$latency_ms/1000") | | 1.0 | $(calc "round($(field "$seq_json" client_cpu_us_per_request))") | $(calc "round($(field "$seq_json" peak_rss_mb),1)") |"
-  echo "| 1 rank, $cap in flight | $n | $(calc "round($one_wall,3)") | $ideal | $eff1 | $speed1 | $(calc "round($(field "$one_json" client_cpu_us_per_request))") | $(calc "round($(field "$one_json" peak_rss_mb),1)") |"
-  echo "| 2 ranks, $((cap / 2)) in flight each | $n | $(calc "round($two_wall,3)") | $ideal | $eff2 | $speed2 | $(calc "round($(field "$two_json" client_cpu_us_per_request))") | $(calc "round($(field "$two_json" peak_rss_mb),1)") |"
+  echo "| 1 rank, $in_flight in flight | $n | $(calc "round($one_wall,3)") | $ideal | $eff1 | $speed1 | $(calc "round($(field "$one_json" client_cpu_us_per_request))") | $(calc "round($(field "$one_json" peak_rss_mb),1)") |"
+  echo "| 2 ranks, $((in_flight / 2)) in flight each | $n | $(calc "round($two_wall,3)") | $ideal | $eff2 | $speed2 | $(calc "round($(field "$two_json" client_cpu_us_per_request))") | $(calc "round($(field "$two_json" peak_rss_mb),1)") |"
   echo "| $n_mem in flight, 1 s latency | $n_mem | $(calc "round($(field "$mem_json" wall_s),3)") | 1.0 | | | $(calc "round($(field "$mem_json" client_cpu_us_per_request))") | $(calc "round($(field "$mem_json" peak_rss_mb),1)") |"
   echo
   echo "Faults ($(calc "int($fault_rate*100)")% of answers: 500, 503, 429, reset, truncated, invalid JSON, 3 s stall; 3 attempts, 1 s timeout):"

@@ -1,6 +1,8 @@
 #include "t2s/llm/client.hpp"
 
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -208,6 +210,15 @@ struct Client::Impl {
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, connections);
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, connections);
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, connections);
+    // Event-driven: libcurl says which sockets to watch and when its next timeout is, and epoll
+    // reports only the sockets that are ready, so the cost of a wake-up does not grow with the
+    // number of requests in flight (polling every socket on every wake-up did).
+    epoll = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll < 0) throw Error("llm client: epoll_create1 failed");
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
   }
 
   ~Impl() {
@@ -218,6 +229,30 @@ struct Client::Impl {
     }
     for (CURL* easy : idle_handles) curl_easy_cleanup(easy);
     if (multi != nullptr) curl_multi_cleanup(multi);
+    if (epoll >= 0) ::close(epoll);
+  }
+
+  int epoll = -1;
+  std::optional<Clock::time_point> curl_timer;  // when libcurl wants to be called without an event
+
+  static int on_socket(CURL*, curl_socket_t socket, int what, void* user, void*) {
+    auto* self = static_cast<Impl*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      epoll_ctl(self->epoll, EPOLL_CTL_DEL, socket, nullptr);  // may be closed already: nothing to do
+      return 0;
+    }
+    epoll_event event{};
+    event.data.fd = socket;
+    event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    if (epoll_ctl(self->epoll, EPOLL_CTL_MOD, socket, &event) != 0) epoll_ctl(self->epoll, EPOLL_CTL_ADD, socket, &event);
+    return 0;
+  }
+
+  static int on_timer(CURLM*, long timeout_ms, void* user) {
+    auto* self = static_cast<Impl*>(user);
+    if (timeout_ms < 0) self->curl_timer.reset();
+    else self->curl_timer = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    return 0;
   }
 
   // ---- curl callbacks ----
@@ -232,19 +267,16 @@ struct Client::Impl {
     return bytes;
   }
 
-  // Our own stall detection: libcurl's low-speed limit averages over a window that still counts the
-  // request body long after it was sent, so a silent server is noticed seconds late.
+  // Records when bytes last moved, for our own stall detection (abandon_stalled): libcurl's
+  // low-speed limit averages over a window that still counts the request body long after it was
+  // sent, so a silent server would be noticed seconds late.
   static int on_progress(void* user, curl_off_t, curl_off_t received, curl_off_t, curl_off_t sent) {
     auto* t = static_cast<Transfer*>(user);
-    const auto now = Clock::now();
     if (received + sent != t->last_bytes) {
       t->last_bytes = received + sent;
-      t->last_progress = now;
-      return 0;
+      t->last_progress = Clock::now();
     }
-    if (std::chrono::duration<double>(now - t->last_progress).count() < t->stall_s) return 0;
-    t->stalled = true;
-    return 1;  // aborts the transfer with CURLE_ABORTED_BY_CALLBACK
+    return 0;
   }
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
@@ -291,8 +323,11 @@ struct Client::Impl {
 
   // ---- the loop ----
   void run() {
+    int running = 0;
+    epoll_event events[256];
+    auto last_sweep = Clock::now();
     while (!ready.empty() || !waiting.empty() || !active.empty()) {
-      const auto now = Clock::now();
+      auto now = Clock::now();
       while (!waiting.empty() && waiting.begin()->first <= now) {
         ready.push_back(std::move(waiting.begin()->second));
         waiting.erase(waiting.begin());
@@ -302,21 +337,45 @@ struct Client::Impl {
         ready.pop_front();
         start(std::move(t));
       }
-      int running = 0;
-      curl_multi_perform(multi, &running);
+      if (active.empty() && ready.empty() && waiting.empty()) break;
+      // Sleep until a socket is ready, libcurl's timer, the next retry, or the stall sweep.
+      auto wake = now + std::chrono::seconds(1);
+      if (curl_timer) wake = std::min(wake, *curl_timer);
+      if (!waiting.empty()) wake = std::min(wake, waiting.begin()->first);
+      const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+      const int n = epoll_wait(epoll, events, 256, static_cast<int>(std::max<std::int64_t>(0, wait_ms)));
+      for (int i = 0; i < n; ++i) {
+        int mask = 0;
+        if (events[i].events & EPOLLIN) mask |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(multi, events[i].data.fd, mask, &running);
+      }
+      now = Clock::now();
+      if (curl_timer && *curl_timer <= now) {
+        curl_timer.reset();
+        curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      }
       int queued = 0;
       while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
         if (message->msg != CURLMSG_DONE) continue;
         finish_attempt(message->easy_handle, message->data.result);
       }
-      if (!ready.empty() && active.size() < options.max_in_flight) continue;
-      int timeout_ms = active.empty() ? 1000 : 200;
-      if (!waiting.empty()) {
-        const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(waiting.begin()->first - Clock::now());
-        timeout_ms = static_cast<int>(std::clamp<std::int64_t>(until.count() + 1, 0, timeout_ms));
+      if (now - last_sweep >= std::chrono::seconds(1)) {
+        last_sweep = now;
+        abandon_stalled(now);
       }
-      if (active.empty() && waiting.empty()) continue;
-      curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+    }
+  }
+
+  // An attempt that has sent and received nothing for stall_s is abandoned (and retried).
+  void abandon_stalled(Clock::time_point now) {
+    std::vector<CURL*> stalled;
+    for (const auto& [easy, t] : active)
+      if (std::chrono::duration<double>(now - t->last_progress).count() >= t->stall_s) stalled.push_back(easy);
+    for (CURL* easy : stalled) {
+      active.at(easy)->stalled = true;
+      finish_attempt(easy, CURLE_OPERATION_TIMEDOUT);
     }
   }
 
