@@ -487,14 +487,16 @@ Build build(const SkillDir& input, const Patch& patch, std::vector<const Change*
       if (!change.replaced.empty()) cursor = std::max(cursor, change.replaced.end);
     }
     copy_to(doc.lines.size());
-    // Only the last line may lack a terminator, and it does when the original's last line did.
-    const bool unterminated = !doc.lines.empty() && !doc.lines.back().ends_with('\n');
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      const bool last_line = i + 1 == lines.size();
-      if (last_line && unterminated)
-        lines[i] = std::string(line_text(lines[i]));
-      else if (!lines[i].ends_with('\n'))
-        lines[i] += eol;
+    // Only the last line may lack a terminator, and it does when the original's last line did: blank
+    // lines at the end then have nothing left, and go (with their origins, which stay line for line).
+    for (auto& line : lines)
+      if (!line.ends_with('\n')) line += eol;
+    if (!doc.lines.empty() && !doc.lines.back().ends_with('\n')) {
+      while (!lines.empty() && line_text(lines.back()).empty()) {
+        lines.pop_back();
+        origins.pop_back();
+      }
+      if (!lines.empty()) lines.back() = std::string(line_text(lines.back()));
     }
     out.skill.files[file].bytes = join_lines(lines);
     first = last;

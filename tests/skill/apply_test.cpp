@@ -72,6 +72,11 @@ TEST(Apply, CrlfFilesStayCrlfAndAMissingFinalNewlineStaysMissing) {
             kFrontmatter + "# Demo\n\n## Tips\n\n- one\n- two");
   EXPECT_EQ(applied(unterminated, patch_of({edit(Op::insert_before, "", "- zero", "- one")})),
             kFrontmatter + "# Demo\n\n## Tips\n\n- zero\n- one");
+  // The last line removed: the blank line before it has nothing left without its terminator.
+  const auto removed = apply_patch(demo("# Demo\n\n## Tips\n\n- zero\n\n- one"), "demo",
+                                   patch_of({edit(Op::replace_in_section, "", "", "- one")}));
+  ASSERT_TRUE(removed.ok) << format_apply_result(removed, patch_of({}));
+  EXPECT_EQ(*removed.skill.text("SKILL.md"), kFrontmatter + "# Demo\n\n## Tips\n\n- zero");
 }
 
 // A lone CR is a line break to CommonMark renderers but not to the engine: content could hide a
