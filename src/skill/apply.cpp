@@ -543,7 +543,18 @@ void check_fixed_keys(const Build& out, const std::vector<const Change*>& change
   }
 }
 
-// Checks that need the output: pairing, links, sections left empty or duplicated, code fences,
+// The change of `file` nearest above its original line `line` (what changed a copied line's role),
+// else the first change of the file.
+const Change* nearest_above(const std::vector<const Change*>& changes, const std::string& file, std::size_t line) {
+  const Change* found = nullptr;
+  for (const auto* change : changes)
+    if (change->file == file &&
+        (found == nullptr || (change->at <= line && (found->at > line || change->at >= found->at))))
+      found = change;
+  return found;
+}
+
+// Checks that need the output: pairing, links, sections left empty or duplicated, line roles,
 // fixed frontmatter keys.
 std::map<std::size_t, std::string> check_output(const Build& out, const std::vector<const Change*>& changes,
                                                  Resolver& resolver, const SkillDir& input) {
@@ -630,11 +641,7 @@ std::map<std::size_t, std::string> check_output(const Build& out, const std::vec
         expected = was[origin.line];
       }
       if (now[i] == expected) continue;
-      if (culprit == nullptr)  // the nearest change above the copied line, else the first in the file
-        for (const auto* change : changes)
-          if (change->file == file &&
-              (culprit == nullptr || (change->at <= origin.line && (culprit->at > origin.line || change->at >= culprit->at))))
-            culprit = change;
+      if (culprit == nullptr) culprit = nearest_above(changes, file, origin.line);
       fail(culprit->edit, "would make " + quote(line_text(doc.lines[i])) + " (" +
                                 (origin.edit != npos ? "new" : "line " + std::to_string(origin.line + 1)) + " in " +
                                 file + ") " + std::string(role_name(now[i])) + " instead of " +
