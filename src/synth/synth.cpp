@@ -171,13 +171,18 @@ string fixed2(long long cents) {  // 1299.95, 756.00
 
 string grouped2(long long cents) {  // 1,299.95: how text-typed amounts arrive
   string whole = std::to_string(cents / 100);
-  for (int i = static_cast<int>(whole.size()) - 3; i > 0; i -= 3) whole.insert(static_cast<std::size_t>(i), ",");
+  for (int i = static_cast<int>(whole.size()) - 3; i > 0; i -= 3) whole.insert(whole.begin() + i, ',');
   return whole + fixed2(cents).substr(fixed2(cents).find('.'));
 }
 
 double as_number(long long cents) { return static_cast<double>(cents) / 100.0; }
 
-string py_str(string_view text) { return "'" + string(text) + "'"; }  // Python repr of plain text
+string py_str(string_view text) {  // Python repr of plain text
+  string out;
+  out.reserve(text.size() + 2);
+  out.append(1, '\'').append(text).append(1, '\'');
+  return out;
+}
 
 string column_letter(int column) { return string(1, static_cast<char>('A' + column - 1)); }
 
@@ -195,7 +200,9 @@ bool is_failure(int p) { return patterns()[static_cast<std::size_t>(p)].kind == 
 // trajectory carries at most one failure mode, and at most two habits, only when it succeeds).
 Rates rates_for(const Options& options) {
   const auto& catalogue = patterns();
-  for (const auto& [id, rate] : options.rates) {
+  for (const auto& entry : options.rates) {
+    const std::string& id = entry.first;  // not a structured binding: clang 14 cannot capture those
+    const double rate = entry.second;
     const bool known = std::any_of(catalogue.begin(), catalogue.end(), [&](const Pattern& p) { return p.id == id; });
     if (!known) {
       string ids;
