@@ -23,6 +23,14 @@ using Clock = std::chrono::steady_clock;
 
 // ------------------------------------------------------------------------------------ endpoint
 
+namespace {
+// The built-in detectors, for what the client itself prints (URLs, error text).
+const trace::Redactor& builtin_redactor() {
+  static const trace::Redactor redactor;
+  return redactor;
+}
+}  // namespace
+
 ApiKey ApiKey::load(const std::string& variable, const std::string& file) {
   ApiKey key;
   if (!variable.empty()) {
@@ -45,8 +53,7 @@ ApiKey ApiKey::load(const std::string& variable, const std::string& file) {
 
 std::string Endpoint::display_url() const {
   std::string url = base_url;
-  static const trace::Redactor redactor;
-  redactor.redact(url);
+  builtin_redactor().redact(url);
   return url;
 }
 
@@ -180,9 +187,8 @@ struct Client::Impl {
     curl_slist* headers = nullptr;
     std::string response;
     std::optional<double> retry_after;
-    bool too_large = false, stalled = false;
+    bool too_large = false, stalled = false;  // stalled: abandoned by abandon_stalled
     std::size_t max_response_bytes = 0;
-    double stall_s = 0;
     curl_off_t last_bytes = -1;               // sent + received, at the last progress
     Clock::time_point last_progress;
     char error_buffer[CURL_ERROR_SIZE] = {};
@@ -372,7 +378,7 @@ struct Client::Impl {
   void abandon_stalled(Clock::time_point now) {
     std::vector<CURL*> stalled;
     for (const auto& [easy, t] : active)
-      if (std::chrono::duration<double>(now - t->last_progress).count() >= t->stall_s) stalled.push_back(easy);
+      if (std::chrono::duration<double>(now - t->last_progress).count() >= options.timeouts.stall_s) stalled.push_back(easy);
     for (CURL* easy : stalled) {
       active.at(easy)->stalled = true;
       finish_attempt(easy, CURLE_OPERATION_TIMEDOUT);
@@ -426,7 +432,6 @@ struct Client::Impl {
     t->retry_after.reset();
     t->too_large = false;
     t->stalled = false;
-    t->stall_s = options.timeouts.stall_s;
     t->last_bytes = -1;
     t->last_progress = Clock::now();
     t->error_buffer[0] = '\0';
@@ -487,7 +492,7 @@ struct Client::Impl {
       return;
     }
     if (t->stalled) {
-      const std::string why = "stalled: nothing received for " + std::to_string(static_cast<int>(t->stall_s)) + " s";
+      const std::string why = "stalled: nothing received for " + std::to_string(static_cast<int>(options.timeouts.stall_s)) + " s";
       retry_or_fail(std::move(t), why);
       return;
     }
@@ -649,8 +654,7 @@ struct Client::Impl {
     if (!endpoint.key.empty())
       for (std::size_t at = text.find(endpoint.key.reveal()); at != std::string::npos; at = text.find(endpoint.key.reveal(), at))
         text.replace(at, endpoint.key.reveal().size(), "[REDACTED:api-key]");
-    static const trace::Redactor redactor;
-    redactor.redact(text);
+    builtin_redactor().redact(text);
     return text;
   }
 
