@@ -207,11 +207,11 @@ class Splitter {
     std::snprintf(threshold, sizeof threshold, "at least %llu trajectories and %g%%",
                   static_cast<unsigned long long>(policy_.min_support), 100.0 * policy_.min_fraction);
     if (support >= policy_.min_support && fraction >= policy_.min_fraction) {
-      j.reason = share(support, population_) + ": promoted (" + threshold + ")";
+      j.reason = share(support, population_) + ": promoted (needs " + threshold + ")";
       return;
     }
     j.promoted = false;
-    j.reason = share(support, population_) + ": rare (below " + threshold + ")";
+    j.reason = share(support, population_) + ": rare (promotion needs " + threshold + ")";
     if (policy_.rare == PrevalencePolicy::Rare::drop) {
       j.action = Action::dropped;
       j.reason += "; dropped";
