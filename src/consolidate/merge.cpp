@@ -119,16 +119,16 @@ skill::Patch merge_deterministic(std::span<const skill::Patch> children, const M
     Group single{{i}, i, members[i].edit->support, true};
     absorb(groups[best], single, members);
   }
-  // Groups whose kept texts became alike as they grew are one: join them until none are, so that a
-  // merged patch merged again stays as it is.
+  // Groups whose kept texts became alike as they grew are one: join them, pass after pass, until
+  // none are, so that a merged patch merged again stays as it is.
   for (bool changed = true; changed;) {
     changed = false;
     for (const auto& entry : at_place) {
       const auto& list = entry.second;
-      for (std::size_t x = 0; x < list.size() && !changed; ++x)
-        for (std::size_t y = x + 1; y < list.size() && !changed; ++y) {
+      for (std::size_t x = 0; x < list.size(); ++x)
+        for (std::size_t y = x + 1; y < list.size() && groups[list[x]].alive; ++y) {
           auto &a = groups[list[x]], &b = groups[list[y]];
-          if (!a.alive || !b.alive || likeness(members[a.kept], members[b.kept], options.near_equal) < 0) continue;
+          if (!b.alive || likeness(members[a.kept], members[b.kept], options.near_equal) < 0) continue;
           absorb(a, b, members);
           changed = true;
         }
