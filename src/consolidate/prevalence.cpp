@@ -24,6 +24,9 @@ using skill::Op;
 using Action = PrevalenceDecision::Action;
 
 constexpr std::string_view kPointerTitle = "Rarely observed";
+constexpr std::string_view kFileHeader =
+    "# Observed rarely\n\nLessons that only a few of the analysed trajectories showed (below the prevalence "
+    "threshold). They stay out of SKILL.md until more evidence backs them; use them when a task matches.\n";
 
 struct Judgement {
   Action action = Action::kept;
@@ -293,6 +296,8 @@ class Splitter {
         demote(i, why);
     }
 
+    fit_budget(entries);
+
     skill::Patch out;
     out.reasoning = root_.reasoning;
     out.changelog = root_.changelog;
@@ -322,10 +327,7 @@ class Splitter {
       Edit e;
       e.file = file_;
       e.op = Op::create;
-      e.content = "# Observed rarely\n\nLessons that only a few of the analysed trajectories showed (below the "
-                  "prevalence threshold). They stay out of SKILL.md until more evidence backs them; use them when "
-                  "a task matches.\n";
-      for (const auto& [i, text] : entries) e.content += "\n" + text;
+      e.content = file_text(entries);
       e.support = moved_support;
       out.edits.push_back(std::move(e));
       sources.push_back({Source::Kind::create, 0});
@@ -361,6 +363,26 @@ class Splitter {
                               ".");
     out.sha256 = detail::patch_digest(out);
     return out;
+  }
+
+  // The references file as it will read (an existing one: its text, then each entry after a blank line).
+  std::string file_text(const std::vector<std::pair<std::size_t, std::string>>& entries) const {
+    const auto* existing = skill_.text(file_);
+    std::string text = existing != nullptr ? *existing : std::string(kFileHeader);
+    for (const auto& entry : entries) text.append("\n").append(entry.second);
+    return text;
+  }
+
+  // Drops the least supported entries (ties: the later) until the file fits its budget.
+  void fit_budget(std::vector<std::pair<std::size_t, std::string>>& entries) {
+    for (auto overflow = skill::over_budget(file_text(entries), policy_.reference_budget);
+         !overflow.empty() && !entries.empty(); overflow = skill::over_budget(file_text(entries), policy_.reference_budget)) {
+      auto least = entries.begin();
+      for (auto it = entries.begin(); it != entries.end(); ++it)
+        if (root_.edits[it->first].support.size() <= root_.edits[least->first].support.size()) least = it;
+      demote(least->first, file_ + " would exceed its budget (" + overflow.front() + ")");
+      entries.erase(least);
+    }
   }
 
   // An append to the skill's own "Rarely observed" section, else a new one at the end of SKILL.md.

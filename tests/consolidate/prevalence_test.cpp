@@ -229,3 +229,27 @@ TEST(Prevalence, APromotedEditThatNeededARareOneIsDemotedWithTheReason) {
   EXPECT_NE(decisions[0].reason.find("then dropped"), std::string::npos) << decisions[0].reason;
   EXPECT_TRUE(applies_and_validates(out));
 }
+
+TEST(Prevalence, TheReferencesFileKeepsItsBudgetByDroppingTheLeastSupported) {
+  PrevalencePolicy policy;
+  policy.population = 1000;
+  policy.reference_budget = {11, 0, 0};  // the header (3 lines) and two entries (4 lines each)
+  const Patch root = make_patch({append("## Formulas", "- Seen twice.", ids(2, "a")),
+                                 append("## Formulas", "- Seen once.", ids(1, "b")),
+                                 append("## Formatting", "- Seen three times.", ids(3, "c")),
+                                 append("## Charts", "- Also seen once.", ids(1, "d"))});
+  std::vector<PrevalenceDecision> decisions;
+  const Patch out = apply_prevalence(root, spreadsheet_skill(), policy, &decisions);
+  EXPECT_EQ(decisions[0].action, Action::moved);
+  EXPECT_EQ(decisions[1].action, Action::dropped);  // support 1, next
+  EXPECT_EQ(decisions[2].action, Action::moved);
+  EXPECT_EQ(decisions[3].action, Action::dropped);  // support 1: the later one goes first
+  EXPECT_NE(decisions[3].reason.find("would exceed its budget (19 lines, budget 11)"), std::string::npos)
+      << decisions[3].reason;
+  EXPECT_NE(decisions[1].reason.find("would exceed its budget (15 lines"), std::string::npos) << decisions[1].reason;
+  t2s::skill::ApplyOptions options;
+  options.budgets.reference = policy.reference_budget;
+  const auto result = t2s::skill::apply_patch(spreadsheet_skill(), "spreadsheet-edit", out, options);
+  EXPECT_TRUE(result.ok) << t2s::skill::format_apply_result(result, out);
+  EXPECT_EQ(t2s::skill::split_lines(*result.skill.text("references/observed-rarely.md")).size(), 11u);
+}

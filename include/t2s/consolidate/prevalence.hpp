@@ -14,7 +14,8 @@
 //   one edit per entry (each keeping its own support). A SKILL.md edit links the file (an
 //   add_section at the end of SKILL.md, or an append to that section when the skill has it); it
 //   also links every reference the patch keeps that only rare edits mentioned, so none becomes an
-//   orphan. An entry whose links would not resolve from references/ is dropped instead.
+//   orphan. An entry whose links would not resolve from references/ is dropped instead, and so are
+//   the least supported entries when the file would exceed `reference_budget`.
 // - Rare edits that only remove (delete_section, replace_in_section with no content) are dropped:
 //   there is nothing to move, and the skill keeps its text.
 // - With mode `drop`, every rare edit is dropped, and so are creates of references that only
@@ -30,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "t2s/skill/budget.hpp"
 #include "t2s/skill/patch.hpp"
 #include "t2s/skill/skill_dir.hpp"
 
@@ -41,6 +43,9 @@ struct PrevalencePolicy {
   std::uint64_t min_support = 2;  // and at least this many trajectories
   enum class Rare { references, drop } rare = Rare::references;
   std::string references_file = "references/observed-rarely.md";
+  // The references file stays within this budget: the entries with the least support are dropped
+  // (ties: the later) until it fits.
+  skill::Limits reference_budget = skill::Budgets{}.reference;
 };
 
 struct PrevalenceDecision {
