@@ -34,6 +34,19 @@ bool skill_md_overflows(std::string_view skill_md, const Limits& limits) {
   return !over_budget(skill_md, limits).empty() || lines.size() - body_begin(lines) >= kMaxBodyLines;
 }
 
+std::string relinked_for_references(const Document& doc, std::size_t line, const std::vector<Link>& links) {
+  std::string text(line_text(doc.lines[line]));
+  for (auto link = links.rbegin(); link != links.rend(); ++link) {  // right to left: columns stay valid
+    if (link->line != line || resolve_link(kSkillMd, link->target).kind != LinkTarget::Kind::local) continue;
+    std::string_view target = link->target;
+    while (target.starts_with("./")) target.remove_prefix(2);
+    const auto moved = target.starts_with(kReferencesDir) ? std::string(target.substr(kReferencesDir.size()))
+                                                          : "../" + std::string(target);
+    text.replace(link->column, link->target.size(), moved);
+  }
+  return text;
+}
+
 namespace {
 
 std::string slug(std::string_view title) {
@@ -48,21 +61,6 @@ std::string slug(std::string_view title) {
   }
   while (!out.empty() && out.back() == '-') out.pop_back();
   return out.empty() ? "section" : out;
-}
-
-// A line of SKILL.md as it reads from references/: every local link re-relativised ("scripts/x.sh"
-// becomes "../scripts/x.sh", "references/y.md" becomes "y.md"), so it still points to the same file.
-std::string relinked(const Document& doc, std::size_t line, const std::vector<Link>& links) {
-  std::string text(line_text(doc.lines[line]));
-  for (auto link = links.rbegin(); link != links.rend(); ++link) {  // right to left: columns stay valid
-    if (link->line != line || resolve_link(kSkillMd, link->target).kind != LinkTarget::Kind::local) continue;
-    std::string_view target = link->target;
-    while (target.starts_with("./")) target.remove_prefix(2);
-    const auto moved = target.starts_with(kReferencesDir) ? std::string(target.substr(kReferencesDir.size()))
-                                                          : "../" + std::string(target);
-    text.replace(link->column, link->target.size(), moved);
-  }
-  return text;
 }
 
 // The references a moved section mentions that the rest of SKILL.md does not: the stub links them,
@@ -125,7 +123,7 @@ std::vector<std::string> move_overflow(SkillDir& skill, Provenance& provenance, 
     std::vector<LineOrigin> reference_origins(2);
     const auto links = find_links(doc);
     for (auto i = first; i < last; ++i) {
-      reference.push_back(relinked(doc, i, links) + eol);
+      reference.push_back(relinked_for_references(doc, i, links) + eol);
       reference_origins.push_back({skill_path, i});
     }
     auto see = "See [" + section.title + "](" + path + ")";

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "t2s/skill/markdown.hpp"
 #include "t2s/skill/skill_dir.hpp"
 
 namespace t2s::skill {
@@ -61,5 +62,11 @@ bool skill_md_overflows(std::string_view skill_md, const Limits& limits);
 // lines). Returns one note per moved section ("moved '## Charts' (support 2) to
 // references/charts.md"). Stops when SKILL.md fits or nothing more may move.
 std::vector<std::string> move_overflow(SkillDir& skill, Provenance& provenance, const Limits& skill_md);
+
+// Line `line` of `doc` (text written for SKILL.md) as it reads from references/: every local link
+// re-relativised ("scripts/x.sh" becomes "../scripts/x.sh", "references/y.md" becomes "y.md"), so it
+// still points to the same file. `links` are find_links(doc). Used for sections moved by
+// move_overflow and for material moved to references/ by the prevalence policy (consolidate).
+std::string relinked_for_references(const Document& doc, std::size_t line, const std::vector<Link>& links);
 
 }  // namespace t2s::skill
