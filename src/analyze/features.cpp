@@ -35,6 +35,16 @@ bool is_hex_id(std::string_view word) {
          std::any_of(word.begin(), word.end(), is_digit);
 }
 
+// "inventory_0071.xlsx", "out/a.csv": a name with an extension and a digit or a slash in it is a
+// file (a value), while "wb.active" or "pd.read_excel" is code.
+bool is_file_name(std::string_view word) {
+  const auto dot = word.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || word.size() - dot - 1 < 2 || word.size() - dot - 1 > 5) return false;
+  const std::string_view extension = word.substr(dot + 1);
+  if (!std::all_of(extension.begin(), extension.end(), [](char c) { return c >= 'a' && c <= 'z'; })) return false;
+  return std::any_of(word.begin(), word.end(), [](char c) { return is_digit(c) || c == '/'; });
+}
+
 void replace_all(std::string& text, std::string_view from, std::string_view to) {
   for (std::size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) text.replace(at, from.size(), to);
 }
@@ -135,6 +145,11 @@ void add_action_tokens(std::string_view code, std::vector<std::string>& out) {
     const bool attribute = i > 0 && s[i - 1] == '.';
     i = j;
     if (attribute || is_stop_word(name)) continue;
+    if (j < s.size() && s[j] == '/') {
+      while (i < s.size() && !is_space(s[i]) && s[i] != ')' && s[i] != ',') ++i;  // a path: a value
+      continue;
+    }
+    if (is_file_name(name)) continue;
     // keyword argument: name=value without spaces (an assignment has them, a comparison is "==")
     if (j + 1 < s.size() && s[j] == '=' && s[j + 1] != '=' && (is_word_char(s[j + 1]))) {
       std::size_t k = j + 1;
@@ -189,6 +204,17 @@ std::string symptom_template(std::string_view message) {
       if (!out.empty() && out.back() != ' ') out += ' ';
       ++i;
       continue;
+    }
+    if ((i == 0 || is_space(message[i - 1])) && !is_space(c)) {  // a path or file name: a value
+      std::size_t j = i;
+      while (j < message.size() && !is_space(message[j]) && message[j] != ',' && message[j] != ')' && message[j] != ';') ++j;
+      std::string_view word = message.substr(i, j - i);
+      while (!word.empty() && (word.back() == '.' || word.back() == ':')) word.remove_suffix(1);
+      if (word.size() > 1 && (word.find('/') != std::string_view::npos || is_file_name(word)) && word.find('<') == std::string_view::npos) {
+        out += "<path>";
+        i += word.size();
+        continue;
+      }
     }
     if (c == '/' && (i == 0 || is_space(message[i - 1])) && i + 1 < message.size() && !is_space(message[i + 1])) {
       std::size_t j = i;

@@ -1,3 +1,5 @@
+#include <malloc.h>
+
 #include <chrono>
 
 #include "commands.hpp"
@@ -81,6 +83,12 @@ void check_ranges(const IngestArgs& args) {
 }
 
 void run_ingest(IngestArgs args, const CLI::App& command, Context& context) {
+  // Ingest streams: buffers are freed and allocated again all the time. Keeping freed memory in the
+  // heap instead of returning it to the kernel (and faulting it back in) saves a few percent of
+  // ingest time; peak memory stays the same. Only here: other commands keep glibc's defaults.
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 16 << 20);
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
   if (!context.comm.is_main()) return;  // ingest is serial: rank 0 does it
   apply_job(args, command);
   check_ranges(args);

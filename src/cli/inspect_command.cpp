@@ -1,4 +1,5 @@
 #include <filesystem>
+#include <map>
 
 #include "commands.hpp"
 #include "t2s/core/text.hpp"
@@ -7,6 +8,7 @@
 #include "t2s/skill/provenance.hpp"
 #include "t2s/skill/skill_dir.hpp"
 #include "t2s/skill/validate.hpp"
+#include "t2s/store/run_archive.hpp"
 #include "t2s/store/summary.hpp"
 
 namespace t2s::cli {
@@ -66,10 +68,58 @@ void inspect_skill(const InspectArgs& args, Context& context) {
   for (const auto& block : provenance.blocks) out << "  " << skill::describe(block) << "\n";
 }
 
+// A run archive: what the run was, the lessons of its skill with their prevalence and sources, the
+// merge tree and the analyses.
+void inspect_run(const InspectArgs& args, Context& context) {
+  if (!context.comm.is_main()) return;
+  const auto archive = store::read_run_archive(args.file, true);
+  std::map<std::string, std::size_t> statuses;
+  for (const auto& a : archive.analysis) ++statuses[a.status];
+  std::size_t levels = 0;
+  for (const auto& node : archive.merge) levels = std::max<std::size_t>(levels, static_cast<std::size_t>(node.level));
+  json lessons = json::array();
+  for (const auto& l : archive.lessons)
+    lessons.push_back({{"id", l.id}, {"kind", l.kind}, {"placement", l.placement}, {"support_count", l.support_count},
+                       {"population", l.population}, {"text", l.text}, {"support", json::parse(l.support)},
+                       {"merge_path", json::parse(l.merge_path)}});
+  json report = {{"run", args.file}, {"provenance", archive.provenance}, {"analysis", statuses},
+                 {"merge", {{"levels", levels}, {"nodes", archive.merge.size()}}},
+                 {"skill", {{"name", archive.skill_name}, {"valid", archive.skill_valid}, {"files", archive.skill_files.size()}}},
+                 {"lessons", lessons}, {"metrics", archive.metrics}};
+  if (args.json) {
+    context.out() << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    return;
+  }
+  auto& out = context.out();
+  const auto text = [&](const char* key) {
+    return archive.provenance.contains(key) ? archive.provenance[key].dump() : std::string("?");
+  };
+  out << "run " << args.file << ": " << archive.analysis.size() << " trajectories analysed on " << text("ranks")
+      << " rank(s), started " << text("started") << ", t2s " << text("version") << " (git " << text("git_revision") << ")\n";
+  out << "analyses:";
+  for (const auto& [status, count] : statuses) out << " " << count << " " << status;
+  out << "\nmerge tree: " << archive.merge.size() << " node(s) on " << levels << " level(s)\n";
+  out << "skill " << archive.skill_name << ": " << (archive.skill_valid ? "valid" : "NOT valid") << ", "
+      << archive.skill_files.size() << " file(s)\n";
+  out << "lessons (" << archive.lessons.size() << "), by support:\n";
+  for (const auto& l : lessons) {
+    const auto support = l["support"];
+    const double share = l["population"].get<double>() > 0 ? 100.0 * l["support_count"].get<double>() / l["population"].get<double>() : 0.0;
+    char percent[16];
+    std::snprintf(percent, sizeof percent, "%.1f%%", share);
+    out << "  " << l["id"].get<std::string>() << "  " << l["support_count"] << "/" << l["population"] << " (" << percent
+        << ") -> " << l["placement"].get<std::string>() << "\n    " << l["text"].get<std::string>() << "\n    sources:";
+    for (std::size_t i = 0; i < support.size() && i < 3; ++i) out << " " << support[i].get<std::string>().substr(0, 12);
+    if (support.size() > 3) out << " … and " << support.size() - 3 << " more";
+    out << "\n";
+  }
+}
+
 // Every rank summarises its contiguous shard of the id order; the summaries are folded on rank 0
 // in rank order. Counts merge exactly, so the report is the same at any rank count.
 void run_inspect(const InspectArgs& args, Context& context) {
   if (std::filesystem::is_directory(args.file)) return inspect_skill(args, context);
+  if (store::is_run_archive(args.file)) return inspect_run(args, context);
   const store::TrajectoryStore trajectory_store(args.file);
   const auto [first, count] = mpi::shard_range(trajectory_store.size(), context.comm.rank(), context.comm.size());
   const auto mine = store::summarize(trajectory_store, first, count);
@@ -87,8 +137,8 @@ void run_inspect(const InspectArgs& args, Context& context) {
 void add_inspect_command(CLI::App& app, Context& context) {
   auto args = std::make_shared<InspectArgs>();
   auto* command = app.add_subcommand(
-      "inspect", "Summarise a trajectory store (sharded under MPI), or a skill directory and its provenance.");
-  command->add_option("path", args->file, "A trajectory store written by `t2s ingest`, or a skill directory")
+      "inspect", "Summarise a trajectory store (sharded under MPI), a run archive (run.h5: lessons, prevalence, sources), or a skill directory and its provenance.");
+  command->add_option("path", args->file, "A trajectory store written by `t2s ingest`, a run.h5 written by `t2s evolve`, or a skill directory")
       ->required()
       ->check(CLI::ExistingPath);
   command->add_flag("--json", args->json, "Print the summary as JSON");

@@ -1,7 +1,6 @@
 // t2s: one binary, one subcommand per stage (DESIGN §11). Exit status: 0 success, 1 the work failed,
 // 2 bad usage or bad input.
 #include <hdf5.h>
-#include <malloc.h>
 #include <mpi.h>
 #include <simdjson.h>
 
@@ -49,6 +48,9 @@ int run(int argc, char** argv, Context& context) {
   add_synth_command(app, context);
   add_skill_command(app, context);
   add_llm_command(app, context);
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+  add_evolve_command(app, context, command_line);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -68,12 +70,6 @@ int run(int argc, char** argv, Context& context) {
 
 int main(int argc, char** argv) {
   using namespace t2s;
-  // t2s streams: buffers are freed and allocated again all the time. Keeping freed memory in the
-  // heap instead of returning it to the kernel (and faulting it back in) saves a few percent of
-  // ingest time; peak memory stays the same.
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  mallopt(M_TOP_PAD, 16 << 20);
-  mallopt(M_MMAP_THRESHOLD, 16 << 20);
   try {
     mpi::Session session(argc, argv);
     cli::Context context{session.world()};

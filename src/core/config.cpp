@@ -117,6 +117,21 @@ void Config::wrong_type(std::string_view key, std::string_view expected, const n
   throw InputError(name_ + ": " + std::string(key) + ": expected " + std::string(expected) + ", got " + type_of(value));
 }
 
+nlohmann::json Config::table(std::string_view key) const {
+  const auto* value = find(key);
+  if (value == nullptr) return nullptr;
+  if (!value->is_object()) wrong_type(key, "a table", *value);
+  auto mark = [&](auto&& self, const nlohmann::json& object, const std::string& prefix) -> void {
+    for (const auto& [k, v] : object.items()) {
+      const std::string full = prefix + "." + k;
+      if (v.is_object()) self(self, v, full);
+      else read_.emplace(full);
+    }
+  };
+  mark(mark, *value, std::string(key));
+  return *value;
+}
+
 bool Config::has(std::string_view key) const { return find(key) != nullptr; }
 
 std::optional<std::string> Config::string(std::string_view key) const {

@@ -70,6 +70,8 @@ TEST(SymptomTemplate, ValuesBecomePlaceholders) {
   EXPECT_EQ(symptom_template("FileNotFoundError: [Errno 2] No such file: /work/in/a.xlsx"),
             "FileNotFoundError: [Errno <num>] No such file: <path>");
   EXPECT_EQ(symptom_template("don't   stop\n-3 at 4f3a9c0b12"), "don't stop <num> at <hex>");
+  EXPECT_EQ(symptom_template("expected output outputs/inventory_0041.xlsx not found"), "expected output <path> not found");
+  EXPECT_EQ(symptom_template("wrote report_2.csv; wb.active is fine"), "wrote <path>; wb.active is fine");
   EXPECT_EQ(template_words("cell <cell> expected <num>, got None"),
             (std::vector<std::string>{"cell", "<cell>", "expected", "<num>", "got", "None"}));
 }
@@ -83,7 +85,7 @@ TEST(Features, ActionsAndSymptomsOfATrajectory) {
                              R"J({"code":"import pandas as pd\n# read it\ndf = pd.read_excel(\"in.xlsx\", sheet_name=\"Orders\")\ndf.to_excel(\"out.xlsx\", index=False)\nfor r in sorted(rows, reverse=True):\n    ws.delete_rows(r)"})J"});
   trace::Message bash;
   bash.role = "assistant";
-  bash.tool_calls.push_back({"c2", "bash", R"({"command":"soffice --headless --convert-to xlsx out.xlsx"})"});
+  bash.tool_calls.push_back({"c2", "bash", R"({"command":"soffice --headless --convert-to xlsx out_1.xlsx && ls inputs/ && cat data_2026.csv"})"});
   trace::Message tool;
   tool.role = "tool";
   tool.content = "Traceback (most recent call last):\n  File \"<stdin>\", line 2\nKeyError: 'Unit Price'\n";
@@ -95,7 +97,8 @@ TEST(Features, ActionsAndSymptomsOfATrajectory) {
                                "act:index=False", "act:reverse=True", "act:ws.delete_rows", "act:soffice",
                                "act:--headless", "act:--convert-to", "act:sorted"})
     EXPECT_TRUE(actions.count(expected)) << expected;
-  for (const char* absent : {"act:read", "act:it", "act:in.xlsx", "act:Orders", "act:import", "act:for"})
+  for (const char* absent : {"act:read", "act:it", "act:in.xlsx", "act:Orders", "act:import", "act:for", "act:out_1.xlsx",
+                             "act:inputs", "act:data_2026.csv"})
     EXPECT_FALSE(actions.count(absent)) << absent;
 }
 

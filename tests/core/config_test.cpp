@@ -91,3 +91,18 @@ TEST(Config, UnreadKeysInSubTablesAndMissingTablesAreRejected) {
 
 }  // namespace
 }  // namespace t2s
+
+namespace t2s {
+namespace {
+TEST(Config, TablesAreReadWhole) {
+  Config c = Config::parse("[a]\nx = 1\n[a.b]\ny = \"z\"\n[c]\nw = 2\n", "job.toml");
+  const auto a = c.table("a");
+  EXPECT_EQ(a["x"], 1);
+  EXPECT_EQ(a["b"]["y"], "z");
+  EXPECT_TRUE(c.table("missing").is_null());
+  EXPECT_NO_THROW(c.reject_unread("a"));
+  EXPECT_THROW(c.reject_unread("c"), InputError);
+  EXPECT_THROW(c.table("a.x"), InputError);
+}
+}  // namespace
+}  // namespace t2s

@@ -32,6 +32,10 @@ class Config {
   std::optional<bool> boolean(std::string_view key) const;
   std::optional<std::vector<std::string>> strings(std::string_view key) const;
 
+  // The table at `key` as JSON (null when absent); every key in it counts as read, so the reader
+  // must check them itself (and reject unknown ones).
+  nlohmann::json table(std::string_view key) const;
+
   // Throws InputError listing every key under `table` that no getter asked for.
   void reject_unread(std::string_view table) const;
 

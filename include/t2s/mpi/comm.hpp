@@ -8,9 +8,13 @@
 #include <boost/mpi/collectives.hpp>
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
+#include <boost/mpi/nonblocking.hpp>
+#include <boost/serialization/string.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <string>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -63,6 +67,24 @@ class Comm {
     return result;
   }
 
+  // Every rank's value, in rank order, on every rank.
+  template <typename T>
+  std::vector<T> all_gather(const T& value) const {
+    if (!comm_) return {value};
+    std::vector<T> values;
+    boost::mpi::all_gather(*comm_, value, values);
+    return values;
+  }
+
+  // Point-to-point, for payloads too big for the collectives (the merge tree's patches). Messages
+  // between two ranks with one tag arrive in the order they were sent.
+  class Outbox;
+  std::string receive(int source, int tag) const {
+    std::string payload;
+    if (comm_) comm_->recv(source, tag, payload);
+    return payload;
+  }
+
   // Folds every rank's value in rank order with `merge(accumulator, value)`; result on `root`.
   template <typename T, typename Merge>
   std::optional<T> fold(const T& value, Merge merge, int root = 0) const {
@@ -76,6 +98,32 @@ class Comm {
  private:
   Comm() = default;
   std::optional<boost::mpi::communicator> comm_;
+};
+
+// Nonblocking sends whose payloads are kept alive until wait_all(): post every send of a step
+// first, then receive, then wait, and no two ranks can block each other.
+class Comm::Outbox {
+ public:
+  explicit Outbox(const Comm& comm) : comm_(comm) {}
+  ~Outbox() { wait_all(); }
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  void send(int dest, int tag, std::string payload) {
+    if (!comm_.comm_) return;
+    payloads_.push_back(std::move(payload));
+    requests_.push_back(comm_.comm_->isend(dest, tag, payloads_.back()));
+  }
+  void wait_all() {
+    if (!requests_.empty()) boost::mpi::wait_all(requests_.begin(), requests_.end());
+    requests_.clear();
+    payloads_.clear();
+  }
+
+ private:
+  const Comm& comm_;
+  std::deque<std::string> payloads_;  // stable addresses while the sends are in flight
+  std::vector<boost::mpi::request> requests_;
 };
 
 // Starts MPI when this process was started by an MPI launcher (mpirun, mpiexec, srun --mpi=pmix),

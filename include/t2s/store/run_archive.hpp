@@ -1,0 +1,68 @@
+// store/run_archive: run.h5, the archived record of an evolve run (DESIGN §4): everything needed to
+// audit it and replay it. Written once by rank 0 at the end of a run (under ".partial", renamed),
+// from the run's checkpoint (store/run_log). Readable with h5py; every table is columns of equal
+// length, text as variable-length UTF-8 strings.
+//   /                 attrs format = "trace2skill/run", format_version = 1, created_by
+//   /provenance       attrs command, version, git_revision, ranks, hosts, started, finished,
+//                     slurm_job_id, slurm_array_job_id, slurm_array_task_id; datasets job (the job
+//                     file's text), libraries (JSON)
+//   /analysis         per trajectory: id, analyst, status (ok / dropped / failed), reason, unit
+//                     (the analysis it was part of: "block/12" for stats, its id for LLM analysts),
+//                     lessons (JSON list of the lesson ids it supports)
+//   /merge            per tree node: node ("L2/0"), level, index, first_child, last_child, status,
+//                     patch (JSON)
+//   /lessons          per lesson of the final patch: id, kind, placement (SKILL.md, references/…,
+//                     dropped), support_count, population, text, support (JSON list of ids),
+//                     merge_path (JSON list)
+//   /skill            attrs name, valid; datasets path, bytes (the files written), validation (JSON)
+//   /metrics          dataset json (per-stage timings and counts)
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace t2s::store {
+
+inline constexpr const char* kRunArchiveFormat = "trace2skill/run";
+
+struct RunArchive {
+  nlohmann::json provenance = nlohmann::json::object();  // string and integer values → attributes
+  std::string job_text;
+  nlohmann::json libraries = nlohmann::json::object();
+
+  struct Analysis {
+    std::string id, analyst, status, reason, unit, lessons;
+  };
+  std::vector<Analysis> analysis;
+
+  struct Node {
+    std::string node, status, patch;
+    std::int64_t level = 0, index = 0, first_child = 0, last_child = 0;
+  };
+  std::vector<Node> merge;
+
+  struct Lesson {
+    std::string id, kind, placement, text, support, merge_path;
+    std::uint64_t support_count = 0, population = 0;
+  };
+  std::vector<Lesson> lessons;
+
+  std::string skill_name;
+  bool skill_valid = false;
+  std::vector<std::pair<std::string, std::string>> skill_files;  // path, bytes
+  std::string validation;                                        // JSON
+  nlohmann::json metrics = nlohmann::json::object();
+};
+
+void write_run_archive(const std::filesystem::path& path, const RunArchive& archive);
+
+// Whether `path` is an HDF5 file whose format attribute says run archive.
+bool is_run_archive(const std::filesystem::path& path);
+// Reads everything but the per-trajectory /analysis rows unless `with_analysis`.
+RunArchive read_run_archive(const std::filesystem::path& path, bool with_analysis = false);
+
+}  // namespace t2s::store

@@ -1,0 +1,183 @@
+#include "t2s/store/run_archive.hpp"
+
+#include <numeric>
+
+#include "t2s/core/error.hpp"
+#include "t2s/core/version.hpp"
+#include "t2s/store/hdf5.hpp"
+
+namespace t2s::store {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr std::int64_t kVersion = 1;
+
+template <typename Row>
+void write_text_column(hid_t group, const std::string& name, const std::vector<Row>& rows, std::string Row::*field) {
+  std::vector<const char*> pointers;
+  pointers.reserve(rows.size());
+  for (const auto& r : rows) pointers.push_back((r.*field).c_str());
+  h5::Handle type = h5::utf8_string_type();
+  h5::write_dataset(group, name, type, type, pointers.data(), pointers.size(), 1);
+}
+
+template <typename Row, typename Int>
+void write_int_column(hid_t group, const std::string& name, const std::vector<Row>& rows, Int Row::*field) {
+  std::vector<std::int64_t> values;
+  values.reserve(rows.size());
+  for (const auto& r : rows) values.push_back(static_cast<std::int64_t>(r.*field));
+  h5::write_dataset(group, name, H5T_STD_I64LE, H5T_NATIVE_INT64, values.data(), values.size(), 1);
+}
+
+void write_text(hid_t group, const std::string& name, const std::string& text) {
+  const char* pointer = text.c_str();
+  h5::Handle type = h5::utf8_string_type();
+  h5::write_dataset(group, name, type, type, &pointer, 1, 0);
+}
+
+std::uint64_t rows_of(hid_t dataset) {
+  h5::Handle space(H5Dget_space(dataset), H5Sclose);
+  return static_cast<std::uint64_t>(H5Sget_simple_extent_npoints(space));
+}
+
+std::vector<std::string> read_text_column(hid_t group, const std::string& name) {
+  h5::Handle dataset = h5::open_dataset(group, name);
+  std::vector<std::uint64_t> rows(rows_of(dataset));
+  std::iota(rows.begin(), rows.end(), std::uint64_t{0});
+  return h5::read_string_points(dataset, rows);
+}
+
+std::vector<std::int64_t> read_int_column(hid_t group, const std::string& name) {
+  h5::Handle dataset = h5::open_dataset(group, name);
+  std::vector<std::int64_t> values(rows_of(dataset));
+  h5::read_range(dataset, H5T_NATIVE_INT64, 0, values.size(), values.data());
+  return values;
+}
+
+h5::Handle open_group(hid_t parent, const std::string& name) {
+  return h5::Handle(h5::check(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), "no group " + name), H5Gclose);
+}
+}  // namespace
+
+void write_run_archive(const fs::path& path, const RunArchive& a) {
+  fs::path partial = path;
+  partial += ".partial";
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  {
+    h5::Handle file = h5::create_file(partial);
+    h5::write_attribute(file, "format", kRunArchiveFormat);
+    h5::write_attribute(file, "format_version", kVersion);
+    h5::write_attribute(file, "created_by", std::string("t2s ") + version());
+
+    h5::Handle provenance = h5::create_group(file, "provenance");
+    for (const auto& [key, value] : a.provenance.items()) {
+      if (value.is_string()) h5::write_attribute(provenance, key, value.get<std::string>());
+      else if (value.is_number_integer()) h5::write_attribute(provenance, key, value.get<std::int64_t>());
+      else h5::write_attribute(provenance, key, value.dump());
+    }
+    write_text(provenance, "job", a.job_text);
+    write_text(provenance, "libraries", a.libraries.dump());
+
+    h5::Handle analysis = h5::create_group(file, "analysis");
+    using A = RunArchive::Analysis;
+    for (auto field : {std::pair{"id", &A::id}, {"analyst", &A::analyst}, {"status", &A::status}, {"reason", &A::reason},
+                       {"unit", &A::unit}, {"lessons", &A::lessons}})
+      write_text_column(analysis, field.first, a.analysis, field.second);
+
+    h5::Handle merge = h5::create_group(file, "merge");
+    using N = RunArchive::Node;
+    for (auto field : {std::pair{"node", &N::node}, {"status", &N::status}, {"patch", &N::patch}})
+      write_text_column(merge, field.first, a.merge, field.second);
+    for (auto field : {std::pair{"level", &N::level}, {"index", &N::index}, {"first_child", &N::first_child},
+                       {"last_child", &N::last_child}})
+      write_int_column(merge, field.first, a.merge, field.second);
+
+    h5::Handle lessons = h5::create_group(file, "lessons");
+    using L = RunArchive::Lesson;
+    for (auto field : {std::pair{"id", &L::id}, {"kind", &L::kind}, {"placement", &L::placement}, {"text", &L::text},
+                       {"support", &L::support}, {"merge_path", &L::merge_path}})
+      write_text_column(lessons, field.first, a.lessons, field.second);
+    write_int_column(lessons, "support_count", a.lessons, &L::support_count);
+    write_int_column(lessons, "population", a.lessons, &L::population);
+
+    h5::Handle skill = h5::create_group(file, "skill");
+    h5::write_attribute(skill, "name", a.skill_name);
+    h5::write_attribute(skill, "valid", std::int64_t{a.skill_valid ? 1 : 0});
+    struct File {
+      std::string path, bytes;
+    };
+    std::vector<File> files;
+    for (const auto& [p, b] : a.skill_files) files.push_back({p, b});
+    write_text_column(skill, "path", files, &File::path);
+    write_text_column(skill, "bytes", files, &File::bytes);
+    write_text(skill, "validation", a.validation);
+
+    h5::Handle metrics = h5::create_group(file, "metrics");
+    write_text(metrics, "json", a.metrics.dump());
+  }
+  fs::rename(partial, path);
+}
+
+bool is_run_archive(const fs::path& path) {
+  try {
+    h5::Handle file = h5::open_file(path);
+    return h5::read_string_attribute(file, "format") == kRunArchiveFormat;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+RunArchive read_run_archive(const fs::path& path, bool with_analysis) {
+  RunArchive a;
+  try {
+    h5::Handle file = h5::open_file(path);
+    if (h5::read_string_attribute(file, "format") != kRunArchiveFormat) throw InputError("not a run archive");
+    h5::Handle provenance = open_group(file, "provenance");
+    for (const char* key : {"command", "version", "git_revision", "hosts", "started", "finished", "slurm_job_id"})
+      if (H5Aexists(provenance, key) > 0) a.provenance[key] = h5::read_string_attribute(provenance, key);
+    if (H5Aexists(provenance, "ranks") > 0) a.provenance["ranks"] = h5::read_int_attribute(provenance, "ranks");
+    a.job_text = read_text_column(provenance, "job").at(0);
+
+    if (with_analysis) {
+      h5::Handle analysis = open_group(file, "analysis");
+      const auto ids = read_text_column(analysis, "id"), analysts = read_text_column(analysis, "analyst"),
+                 statuses = read_text_column(analysis, "status"), reasons = read_text_column(analysis, "reason"),
+                 units = read_text_column(analysis, "unit"), lessons = read_text_column(analysis, "lessons");
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        a.analysis.push_back({ids[i], analysts[i], statuses[i], reasons[i], units[i], lessons[i]});
+    }
+
+    h5::Handle merge = open_group(file, "merge");
+    const auto nodes = read_text_column(merge, "node"), statuses = read_text_column(merge, "status"),
+               patches = read_text_column(merge, "patch");
+    const auto levels = read_int_column(merge, "level"), indices = read_int_column(merge, "index"),
+               firsts = read_int_column(merge, "first_child"), lasts = read_int_column(merge, "last_child");
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      a.merge.push_back({nodes[i], statuses[i], patches[i], levels[i], indices[i], firsts[i], lasts[i]});
+
+    h5::Handle lessons = open_group(file, "lessons");
+    const auto ids = read_text_column(lessons, "id"), kinds = read_text_column(lessons, "kind"),
+               placements = read_text_column(lessons, "placement"), texts = read_text_column(lessons, "text"),
+               supports = read_text_column(lessons, "support"), paths = read_text_column(lessons, "merge_path");
+    const auto counts = read_int_column(lessons, "support_count"), populations = read_int_column(lessons, "population");
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      a.lessons.push_back({ids[i], kinds[i], placements[i], texts[i], supports[i], paths[i],
+                           static_cast<std::uint64_t>(counts[i]), static_cast<std::uint64_t>(populations[i])});
+
+    h5::Handle skill = open_group(file, "skill");
+    a.skill_name = h5::read_string_attribute(skill, "name");
+    a.skill_valid = h5::read_int_attribute(skill, "valid") != 0;
+    const auto file_paths = read_text_column(skill, "path"), bytes = read_text_column(skill, "bytes");
+    for (std::size_t i = 0; i < file_paths.size(); ++i) a.skill_files.emplace_back(file_paths[i], bytes[i]);
+    a.validation = read_text_column(skill, "validation").at(0);
+    a.metrics = nlohmann::json::parse(read_text_column(open_group(file, "metrics"), "json").at(0));
+  } catch (const InputError& e) {
+    throw InputError(path.string() + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw InputError(path.string() + ": cannot read this run archive: " + e.what());
+  }
+  return a;
+}
+
+}  // namespace t2s::store
