@@ -105,6 +105,14 @@ std::string code_without_literals(std::string_view code) {
   return out;
 }
 
+// "act:" + parts, built by appending (GCC 12 warns falsely on operator+ chains with literals).
+std::string feature(std::string_view prefix, std::string_view a, std::string_view b = {}, std::string_view c = {}) {
+  std::string out;
+  out.reserve(prefix.size() + a.size() + b.size() + c.size());
+  out.append(prefix).append(a).append(b).append(c);
+  return out;
+}
+
 bool is_stop_word(std::string_view word) {
   static constexpr std::array<std::string_view, 36> kStop = {
       "and",   "as",     "assert", "break", "class", "continue", "def",  "del",    "elif",  "else",    "except", "finally",
@@ -124,7 +132,7 @@ void add_action_tokens(std::string_view code, std::vector<std::string>& out) {
       if (j - i <= 2 && j < s.size() && std::isalpha(static_cast<unsigned char>(s[j]))) {
         std::size_t k = j;
         while (k < s.size() && (is_word_char(s[k]) || s[k] == '-')) ++k;
-        if (k - j >= 2) out.push_back("act:" + std::string(s.substr(i, k - i)));
+        if (k - j >= 2) out.push_back(feature("act:", s.substr(i, k - i)));
         i = k;
         continue;
       }
@@ -154,16 +162,16 @@ void add_action_tokens(std::string_view code, std::vector<std::string>& out) {
     if (j + 1 < s.size() && s[j] == '=' && s[j + 1] != '=' && (is_word_char(s[j + 1]))) {
       std::size_t k = j + 1;
       while (k < s.size() && is_word_char(s[k])) ++k;
-      out.push_back("act:" + std::string(name) + "=" + std::string(s.substr(j + 1, k - j - 1)));
+      out.push_back(feature("act:", name, "=", s.substr(j + 1, k - j - 1)));
       i = k;
       continue;
     }
-    out.push_back("act:" + std::string(name));
+    out.push_back(feature("act:", name));
     // each attribute of a dotted name on its own: the method matters more than the variable name
     for (std::size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
       const std::size_t next = name.find('.', dot + 1);
       const std::string_view attr = name.substr(dot, next == std::string_view::npos ? name.npos : next - dot);
-      if (attr.size() > 2) out.push_back("act:" + std::string(attr));
+      if (attr.size() > 2) out.push_back(feature("act:", attr));
     }
   }
 }
@@ -294,7 +302,7 @@ Features extract_features(const trace::Trajectory& trajectory) {
   Features features;
   const auto add_symptom = [&](std::string_view prefix, std::string_view text) {
     std::string tpl = symptom_template(text);
-    if (!tpl.empty()) features.symptoms.push_back(std::string(prefix) + tpl);
+    if (!tpl.empty()) features.symptoms.push_back(feature(prefix, tpl));
   };
   const nlohmann::json& detail = trajectory.outcome.detail;
   if (detail.is_string()) {
@@ -312,7 +320,7 @@ Features extract_features(const trace::Trajectory& trajectory) {
       if (!line.empty()) add_symptom("error: ", line);
     }
     for (const auto& call : message.tool_calls) {
-      if (!call.name.empty()) features.actions.push_back("tool:" + call.name);
+      if (!call.name.empty()) features.actions.push_back(feature("tool:", call.name));
       std::string code;
       try {
         collect_strings(nlohmann::json::parse(call.arguments), code);

@@ -1,0 +1,68 @@
+// pipeline/evolve: `t2s evolve JOB.toml` (DESIGN §1–2): analyse every trajectory of a store, merge
+// the patches in the k-ary tree, apply the prevalence policy, apply the result to the frozen skill,
+// validate it, and archive the run.
+//
+// Every rank runs run_evolve. Trajectories are cut into analysis units in id order (blocks of
+// `block` trajectories for the stats analyst) and ranks take contiguous ranges of units. The units'
+// patches are the leaves of the merge tree; a node is computed by the rank that owns its first
+// leaf, and children held elsewhere are sent there. Everything a rank completes goes to its own
+// checkpoint files in OUTPUT/parts/ (store/run_log) as it completes; a rerun of the same job reads
+// them and redoes nothing they hold. The result depends only on the trajectories, the job and
+// the merge function: never on the rank count or on timing.
+//
+// Output directory:
+//   OUTPUT/skill/<name>/   the evolved skill (with its .trace2skill/provenance.json)
+//   OUTPUT/run.h5          the run archive (store/run_archive)
+//   OUTPUT/parts/          checkpoint segments
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "t2s/analyze/stats.hpp"
+#include "t2s/consolidate/merge.hpp"
+#include "t2s/consolidate/prevalence.hpp"
+#include "t2s/consolidate/tree.hpp"
+#include "t2s/core/config.hpp"
+#include "t2s/mpi/comm.hpp"
+
+namespace t2s::pipeline {
+
+struct EvolveJob {
+  std::filesystem::path trajectories;  // the trajectory store
+  std::filesystem::path output;        // the run directory
+  std::filesystem::path skill;         // the starting skill; empty: a new one is drafted
+  std::string skill_name;              // of the drafted skill (default "evolved-skill")
+  std::string description;             // of the drafted skill
+  std::string analyst = "stats";
+  std::uint64_t block = 256;            // trajectories per stats analysis unit
+  std::uint64_t checkpoint_every = 8;   // units between checkpoint flushes
+  std::string mode = "tree";            // tree | sequential (the online-editing baseline)
+  consolidate::TreeShape tree;
+  consolidate::MergeOptions merge;
+  consolidate::PrevalencePolicy prevalence;  // population is filled in by the run
+  analyze::StatsOptions stats;
+  std::string job_text, job_name;      // for provenance and for refusing a different job's output
+
+  // Reads [evolve], [consolidate], [prevalence] and [analyze.stats]; unknown keys are refused.
+  static EvolveJob from_config(const Config& config);
+};
+
+struct EvolveSummary {
+  std::uint64_t trajectories = 0, analysed = 0, resumed_units = 0, computed_units = 0;
+  std::uint64_t merge_levels = 0, merge_nodes = 0, resumed_nodes = 0;
+  std::size_t lessons = 0, promoted = 0, moved = 0, dropped = 0;
+  std::filesystem::path skill_dir, archive;
+  bool valid = false;
+};
+
+// Runs the job on every rank of `comm`; rank 0 prints progress and the final report to `out`.
+// Returns the summary (complete on rank 0). Throws InputError for a bad job or input, Error when
+// the work fails (e.g. the result would not be a valid skill: nothing is written then).
+EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostream& out,
+                         const std::string& command_line);
+
+}  // namespace t2s::pipeline

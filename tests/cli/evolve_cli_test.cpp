@@ -1,0 +1,192 @@
+// `t2s evolve` through the real binary and the real MPI launcher: the stats analysts on a synthetic
+// corpus, the result at 1, 2 and 3 ranks, resume after a kill, and the run archive.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "testutil/run_command.hpp"
+#include "testutil/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Result = t2s::test::CommandResult;
+using nlohmann::json;
+
+const std::string kLauncher = std::string(T2S_MPIEXEC) + " " + T2S_MPIEXEC_FLAGS;
+
+Result run(const std::string& arguments) { return t2s::test::run_command(std::string(T2S_BINARY) + " " + arguments); }
+Result run_mpi(int ranks, const std::string& arguments) {
+  return t2s::test::run_command(kLauncher + " -n " + std::to_string(ranks) + " " + T2S_BINARY + " " + arguments);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Every file of a directory tree, relative path → bytes.
+std::map<std::string, std::string> tree(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
+  return files;
+}
+
+// One corpus and store for the whole suite (made with the real binary).
+class Evolve : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    temp_ = new t2s::test::TempDir();
+    const auto synth = run("synth -o " + (*temp_ / "corpus").string() + " --trajectories 900 --seed 3");
+    ASSERT_EQ(synth.status, 0) << synth.output;
+    const auto ingest = run("ingest " + (*temp_ / "corpus/trajectories.jsonl").string() + " -o " + store());
+    ASSERT_EQ(ingest.status, 0) << ingest.output;
+  }
+  static void TearDownTestSuite() {
+    delete temp_;
+    temp_ = nullptr;
+  }
+  static std::string store() { return (*temp_ / "trajectories.h5").string(); }
+
+  // A job into OUTPUT with small units so that there are many of them and several merge levels.
+  std::string job(const std::string& output, const std::string& extra = "") {
+    const std::string text = "[evolve]\ntrajectories = \"" + store() + "\"\noutput = \"" + (local_ / output).string() +
+                             "\"\nskill_name = \"sheet-lessons\"\nblock = 16\ncheckpoint_every = 1\n" + extra;
+    return local_.write(output + ".toml", text).string();
+  }
+  fs::path out(const std::string& output, const std::string& rest = "") const { return local_ / output / rest; }
+
+  static t2s::test::TempDir* temp_;
+  t2s::test::TempDir local_;
+};
+t2s::test::TempDir* Evolve::temp_ = nullptr;
+
+TEST_F(Evolve, FindsThePlantedLessonsAndWritesAValidSkill) {
+  const auto result = run("evolve " + job("one"));
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("Lessons (support out of 900 trajectories)"), std::string::npos) << result.output;
+  const fs::path skill = out("one", "skill/sheet-lessons");
+  const std::string body = read_file(skill / "SKILL.md");
+  // the planted failure modes and habits show up by what the runs did
+  for (const char* expected : {"df.to_excel", "wb.active", "--convert-to", "reverse=True", "## Known failure modes"})
+    EXPECT_NE(body.find(expected), std::string::npos) << expected << "\n" << body;
+  const auto validate = run("skill validate " + skill.string());
+  EXPECT_EQ(validate.status, 0) << validate.output;
+  // the provenance sidecar gives every lesson its support
+  const json provenance = json::parse(read_file(skill / ".trace2skill/provenance.json"));
+  ASSERT_FALSE(provenance["blocks"].empty());
+  for (const auto& block : provenance["blocks"]) EXPECT_GE(block["support"].size(), 3u) << block.dump();
+}
+
+TEST_F(Evolve, SameSkillAtOneTwoAndThreeRanks) {
+  std::map<std::string, std::string> first;
+  for (int ranks : {1, 2, 3}) {
+    const std::string name = "ranks" + std::to_string(ranks);
+    const auto result = run_mpi(ranks, "evolve " + job(name));
+    ASSERT_EQ(result.status, 0) << result.output;
+    const auto files = tree(out(name, "skill"));
+    ASSERT_FALSE(files.empty());
+    if (ranks == 1) first = files;
+    else EXPECT_EQ(files, first) << ranks << " ranks";
+  }
+}
+
+TEST_F(Evolve, ResumesAfterAKillWithoutRedoingOrLosingWork) {
+  const auto reference = run("evolve " + job("reference"));
+  ASSERT_EQ(reference.status, 0) << reference.output;
+  bool resumed_some = false;
+  for (int delay_ms : {150, 400, 800}) {
+    const std::string name = "killed" + std::to_string(delay_ms);
+    const std::string job_file = job(name);
+    // start a 2-rank run in its own process group and kill all of it after a while
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      setpgid(0, 0);
+      const std::string command = kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1";
+      execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    kill(-pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const auto again = run_mpi(2, "evolve " + job_file);
+    ASSERT_EQ(again.status, 0) << again.output;
+    resumed_some = resumed_some || again.output.find("from the checkpoint") != std::string::npos;
+    EXPECT_EQ(tree(out(name, "skill")), tree(out("reference", "skill"))) << "after a kill at " << delay_ms << " ms";
+    // every trajectory analysed exactly once in the archive
+    const auto inspect = run("inspect --json " + out(name, "run.h5").string());
+    ASSERT_EQ(inspect.status, 0) << inspect.output;
+    const json report = json::parse(inspect.output);
+    EXPECT_EQ(report["analysis"]["ok"], 900) << report["analysis"].dump();
+  }
+  EXPECT_TRUE(resumed_some) << "no kill landed after a checkpoint: the resume path was not exercised";
+}
+
+TEST_F(Evolve, ARunArchiveListsLessonsWithPrevalenceAndSources) {
+  ASSERT_EQ(run("evolve " + job("archive")).status, 0);
+  const fs::path archive = out("archive", "run.h5");
+  const auto text = run("inspect " + archive.string());
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("lessons ("), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("sources:"), std::string::npos) << text.output;
+  const json report = json::parse(run("inspect --json " + archive.string()).output);
+  ASSERT_GE(report["lessons"].size(), 8u);
+  std::uint64_t previous = UINT64_MAX;
+  for (const auto& lesson : report["lessons"]) {
+    EXPECT_EQ(lesson["support"].size(), lesson["support_count"].get<std::size_t>());
+    EXPECT_EQ(lesson["population"], 900);
+    EXPECT_LE(lesson["support_count"].get<std::uint64_t>(), previous);
+    previous = lesson["support_count"].get<std::uint64_t>();
+  }
+  EXPECT_TRUE(report["skill"]["valid"].get<bool>());
+  // the archive is plain HDF5: h5py reads the job text and the lesson table
+  const auto h5py = t2s::test::run_command(
+      "/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1]); "
+      "assert f.attrs['format']=='trace2skill/run'; print(len(f['lessons/id']), f['provenance/job'].asstr()[0][:8])\" " +
+      archive.string());
+  EXPECT_EQ(h5py.status, 0) << h5py.output;
+  EXPECT_NE(h5py.output.find("[evolve]"), std::string::npos) << h5py.output;
+}
+
+TEST_F(Evolve, AnotherJobInTheSameOutputIsRefused) {
+  ASSERT_EQ(run("evolve " + job("shared")).status, 0);
+  const auto other = run("evolve " + job("shared", "\n[consolidate]\nfan_in = 3\n"));
+  EXPECT_EQ(other.status, 2) << other.output;
+  EXPECT_NE(other.output.find("different job"), std::string::npos) << other.output;
+}
+
+TEST_F(Evolve, BadJobsAreRefusedWithTheKey) {
+  const auto unknown = run("evolve " + job("bad1", "\n[consolidate]\nfan_inn = 3\n"));
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.output.find("fan_inn"), std::string::npos) << unknown.output;
+  const auto analyst = run("evolve " + job("bad2", "analyst = \"oracle\"\n"));
+  EXPECT_EQ(analyst.status, 2);
+  EXPECT_NE(analyst.output.find("evolve.analyst"), std::string::npos) << analyst.output;
+  const auto fan = run("evolve " + job("bad3") + " --set consolidate.fan_in=1");
+  EXPECT_EQ(fan.status, 2);
+  EXPECT_NE(fan.output.find("fan_in"), std::string::npos) << fan.output;
+}
+
+TEST_F(Evolve, SequentialBaselineGivesTheSameLessons) {
+  ASSERT_EQ(run("evolve " + job("tree")).status, 0);
+  const auto sequential = run("evolve " + job("sequential", "mode = \"sequential\"\n"));
+  ASSERT_EQ(sequential.status, 0) << sequential.output;
+  EXPECT_EQ(read_file(out("sequential", "skill/sheet-lessons/SKILL.md")), read_file(out("tree", "skill/sheet-lessons/SKILL.md")));
+}
+
+}  // namespace
