@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Evolve benchmark (stats analysts, no LLM): planted-pattern recovery on `t2s synth` corpora, and
+# stats throughput and peak memory per rank as the corpus grows. See bench/README.md.
+#
+#   bench/evolve_bench.sh                 recovery on 4 corpora; scaling at 10k, 100k, 1M trajectories
+#   SCALING="10000 100000" bench/evolve_bench.sh
+#
+# Environment (all optional):
+#   T2S=path        the t2s binary (default build/t2s); not built here
+#   RANKS=2         MPI ranks of every evolve run
+#   SCALING="..."   corpus sizes of the scaling runs ("" to skip)
+#   BENCH_DIR=/tmp  where the scratch directory is made; removed at the end unless KEEP=1
+#   RESULTS=path    Markdown report (default bench/results/evolve-<date>.md)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+T2S=${T2S:-$ROOT/build/t2s}
+RANKS=${RANKS:-2}
+SCALING=${SCALING-10000 100000 1000000}
+PYTHON=/usr/bin/python3
+RESULTS=${RESULTS:-$ROOT/bench/results/evolve-$(date +%F).md}
+SCRATCH=$(mktemp -d "${BENCH_DIR:-/tmp}/t2s-evolve-bench.XXXXXX")
+[[ ${KEEP:-0} == 1 ]] || trap 'rm -rf "$SCRATCH"' EXIT
+MPIRUN="$ROOT/scripts/mpirun"
+
+# corpus NAME N SEED [synth options...]: synth + ingest into $SCRATCH/NAME
+corpus() {
+  local name=$1 n=$2 seed=$3
+  shift 3
+  "$T2S" synth -o "$SCRATCH/$name" --trajectories "$n" --seed "$seed" "$@" >/dev/null
+  "$T2S" ingest "$SCRATCH/$name/trajectories.jsonl" -o "$SCRATCH/$name/trajectories.h5" >/dev/null
+}
+
+# evolve NAME [block]: runs the stats evolve job on $SCRATCH/NAME with every rank under /usr/bin/time;
+# prints the peak RSS of each rank (kB), one per line, to $SCRATCH/NAME/rss
+evolve() {
+  local name=$1 block=${2:-256}
+  cat >"$SCRATCH/$name/job.toml" <<TOML
+[evolve]
+trajectories = "$SCRATCH/$name/trajectories.h5"
+output = "$SCRATCH/$name/run"
+skill_name = "bench-skill"
+block = $block
+checkpoint_every = 8
+TOML
+  "$MPIRUN" -n "$RANKS" /usr/bin/time -f "rss_kb %M" "$T2S" evolve "$SCRATCH/$name/job.toml" \
+    >"$SCRATCH/$name/evolve.log" 2>"$SCRATCH/$name/time.log"
+  grep -o 'rss_kb [0-9]*' "$SCRATCH/$name/time.log" | awk '{print $2}' >"$SCRATCH/$name/rss"
+}
+
+{
+  echo "# Evolve benchmark, $(date +%F)"
+  echo
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1e6}' /proc/meminfo); $RANKS MPI ranks; t2s $("$T2S" --version | head -1)."
+  echo
+  echo "## Planted-pattern recovery (stats analysts)"
+  echo
+  echo "A lesson recovers a pattern when the Jaccard similarity of its support set and the planted"
+  echo "trajectories is at least 0.9; reported lessons are those the prevalence policy put in SKILL.md."
+  echo
+  echo "| corpus | trajectories | planted | reported | recall | precision | max support error |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+} >"$RESULTS"
+
+recovery() {
+  local name=$1 n=$2 seed=$3
+  shift 3
+  corpus "$name" "$n" "$seed" "$@"
+  evolve "$name" 64
+  "$PYTHON" "$ROOT/bench/score_lessons.py" "$SCRATCH/$name/run/run.h5" "$SCRATCH/$name/truth.jsonl" >"$SCRATCH/$name/score.json"
+  "$PYTHON" - "$SCRATCH/$name/score.json" "$name ${*:-(defaults)}" "$n" >>"$RESULTS" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {r['planted']} | {r['reported']} | {r['recall']:.3f} | {r['precision']:.3f} | {100 * r['max_support_error']:.1f}% |")
+if "unmatched" in r["patterns"]:
+    for text in r["patterns"]["unmatched"]:
+        print(f"|   unmatched: {text.replace('|', '/')} | | | | | | |")
+PY
+  echo "recovery $name: $(tail -1 "$RESULTS")"
+}
+
+recovery seed1 2000 1
+recovery seed2 5000 2
+recovery noisy 5000 3 --noise 0.7
+recovery rare 5000 4 --rate active-sheet-edit=0.04 --rate text-numbers=0.05 --rate recalculate-before-readback=0.1
+
+if [[ -n $SCALING ]]; then
+  {
+    echo
+    echo "## Stats throughput and peak memory per rank"
+    echo
+    echo "Throughput: trajectories / (time to mine the lessons + time to analyse every unit) / ranks."
+    echo "Peak memory: the largest resident set of any rank (GNU time), the whole run included."
+    echo
+    echo "| trajectories | store | mine (s) | analyse (s) | merge (s) | trajectories/s per rank | peak RSS per rank |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+  } >>"$RESULTS"
+  for n in $SCALING; do
+    corpus "scale$n" "$n" 9
+    evolve "scale$n" 256
+    "$PYTHON" - "$SCRATCH/scale$n/run/run.h5" "$SCRATCH/scale$n/rss" "$n" "$RANKS" \
+      "$(du -h "$SCRATCH/scale$n/trajectories.h5" | cut -f1)" >>"$RESULTS" <<'PY'
+import json, sys
+import h5py
+with h5py.File(sys.argv[1], "r") as f:
+    m = json.loads(f["metrics/json"].asstr()[0])
+rss = max(int(x) for x in open(sys.argv[2]).read().split())
+n, ranks = int(sys.argv[3]), int(sys.argv[4])
+rate = n / (m["mine_s"] + m["analyse_s"]) / ranks
+print(f"| {n} | {sys.argv[5]} | {m['mine_s']:.1f} | {m['analyse_s']:.1f} | {m['consolidate_s']:.1f} | {rate:,.0f} | {rss / 1024:.0f} MB |")
+PY
+    echo "scaling $n: $(tail -1 "$RESULTS")"
+    rm -rf "$SCRATCH/scale$n"
+  done
+fi
+echo "report: $RESULTS"
