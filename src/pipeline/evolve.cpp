@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <numeric>
 #include <ostream>
 #include <set>
 
@@ -64,7 +65,9 @@ T all_merged(const mpi::Comm& comm, const T& local) {
   return T::from_json(json::parse(merged));
 }
 
-// Analysis units: unit u is the id positions [u*block, (u+1)*block) of the store.
+// Analysis units: unit u is the rows [u*block, (u+1)*block) of the store, in storage order, so that
+// each rank reads its share of the text blob front to back. A stats patch is a union over lessons
+// decided for the whole corpus, so any cut into units gives the same skill.
 struct Units {
   std::uint64_t trajectories = 0, block = 1, count = 0;
   std::vector<std::uint64_t> first_of_rank;  // first unit of each rank, plus the end
@@ -78,19 +81,22 @@ struct Units {
     const auto it = std::upper_bound(first_of_rank.begin(), first_of_rank.end(), unit);
     return static_cast<int>(it - first_of_rank.begin()) - 1;
   }
-  std::pair<std::uint64_t, std::uint64_t> positions(std::uint64_t unit) const {
+  std::pair<std::uint64_t, std::uint64_t> rows(std::uint64_t unit) const {
     const std::uint64_t first = unit * block;
     return {first, std::min(block, trajectories - first)};
   }
   static std::string key(std::uint64_t unit) { return "unit/" + std::to_string(unit); }
 };
 
-// Calls f(id, trajectory) for the trajectories of a unit, in id order.
+// Calls f(id, trajectory) for the trajectories of units [first, end), in storage order.
 template <typename F>
-void for_each_trajectory(const store::TrajectoryStore& store, const Units& units, std::uint64_t unit, F&& f) {
-  const auto [first, count] = units.positions(unit);
-  const auto rows = store.rows(store.id_order(first, count));
-  for (const auto& row : rows) f(row.id, store.trajectory(row));
+void for_each_trajectory(const store::TrajectoryStore& store, const Units& units, std::uint64_t first, std::uint64_t end,
+                         F&& f) {
+  if (first >= end) return;
+  const std::uint64_t first_row = units.rows(first).first;
+  const std::uint64_t end_row = units.rows(end - 1).first + units.rows(end - 1).second;
+  store.for_each_trajectory(first_row, end_row - first_row,
+                            [&](const store::IndexRow& row, const trace::Trajectory& t) { f(row.id, t); });
 }
 
 bool has_heading(const std::string& text, const std::string& heading) {
@@ -140,13 +146,16 @@ skill::SkillDir frozen_skill(const EvolveJob& job, std::string& name) {
   return dir;
 }
 
-// SHA-256 over the ids in id order: the same for any store holding the same trajectories.
+// SHA-256 over the ids in storage order: the units are row ranges, so a checkpoint is valid only
+// for the same trajectories in the same order.
 std::string content_digest(const store::TrajectoryStore& trajectories) {
   Sha256 hasher;
   constexpr std::uint64_t kBatch = 1 << 16;
+  std::vector<std::uint64_t> rows;
   for (std::uint64_t first = 0; first < trajectories.size(); first += kBatch) {
-    const auto count = std::min(kBatch, trajectories.size() - first);
-    for (const auto& row : trajectories.rows(trajectories.id_order(first, count))) hasher.update(row.id);
+    rows.resize(std::min(kBatch, trajectories.size() - first));
+    std::iota(rows.begin(), rows.end(), first);
+    for (const auto& row : trajectories.rows(rows)) hasher.update(row.id);
   }
   return to_hex(hasher.finish());
 }
@@ -285,17 +294,15 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
     say("lessons: " + std::to_string(lessons.size()) + " (from the checkpoint)");
   } else {
     analyze::FeatureCounts counts;
-    for (std::uint64_t u = my_first; u < my_end; ++u)
-      for_each_trajectory(trajectories, units, u, [&](const std::string&, const trace::Trajectory& t) {
-        counts.add(analyze::extract_features(t), analyze::label_of(t));
-      });
+    for_each_trajectory(trajectories, units, my_first, my_end, [&](const std::string&, const trace::Trajectory& t) {
+      counts.add(analyze::extract_features(t), analyze::label_of(t));
+    });
     const auto total = all_merged(comm, counts);
     const auto candidates = analyze::candidates(total, job.stats);
     analyze::Evidence evidence;
-    for (std::uint64_t u = my_first; u < my_end; ++u)
-      for_each_trajectory(trajectories, units, u, [&](const std::string&, const trace::Trajectory& t) {
-        evidence.add(analyze::extract_features(t), analyze::label_of(t), candidates);
-      });
+    for_each_trajectory(trajectories, units, my_first, my_end, [&](const std::string&, const trace::Trajectory& t) {
+      evidence.add(analyze::extract_features(t), analyze::label_of(t), candidates);
+    });
     lessons = analyze::lessons(total, candidates, all_merged(comm, evidence), job.stats);
     corpus = {{"trajectories", total.trajectories}, {"successes", total.successes}, {"failures", total.failures},
               {"symptoms", total.symptoms.size()}, {"actions", total.actions.size()},
@@ -326,7 +333,7 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
     }
     std::vector<std::vector<std::string>> supports(lessons.size());
     json rows = json::array();
-    for_each_trajectory(trajectories, units, u, [&](const std::string& id, const trace::Trajectory& t) {
+    for_each_trajectory(trajectories, units, u, u + 1, [&](const std::string& id, const trace::Trajectory& t) {
       const auto matched = matcher.match(analyze::extract_features(t), analyze::label_of(t));
       for (auto l : matched) supports[l].push_back(id);
       rows.push_back({id, lessons_list(matched, lessons)});
@@ -446,6 +453,17 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
   // --- prevalence, apply, validate, write (rank 0)
   phase = std::chrono::steady_clock::now();
   skill::Patch root = skill::read_patch(root_text, "merge-tree root");
+  // Stats lessons go in lesson order (failures, then habits, each by support): a merge keeps edits
+  // where they first appear, which depends on how the rows were cut into units.
+  std::map<std::string, std::size_t> lesson_rank;
+  for (std::size_t i = 0; i < lessons.size(); ++i) lesson_rank.emplace(lessons[i].text, i);
+  std::stable_sort(root.edits.begin(), root.edits.end(), [&](const skill::Edit& a, const skill::Edit& b) {
+    const auto rank = [&](const skill::Edit& e) {
+      const auto it = lesson_rank.find(e.content);
+      return it == lesson_rank.end() ? lessons.size() : it->second;
+    };
+    return rank(a) < rank(b);
+  });
   root.origin.population = population;
   root.origin.merge_path = root_path;
   consolidate::PrevalencePolicy policy = job.prevalence;

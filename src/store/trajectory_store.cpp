@@ -1,5 +1,7 @@
 #include "t2s/store/trajectory_store.hpp"
 
+#include <numeric>
+
 #include "chunk_stream.hpp"
 
 
@@ -347,6 +349,29 @@ std::string TrajectoryStore::record_json(const IndexRow& row) const {
 
 trace::Trajectory TrajectoryStore::trajectory(const IndexRow& row) const {
   return trace::parse_openai_record(record_json(row), path_.string() + " row " + std::to_string(row.row));
+}
+
+void TrajectoryStore::for_each_trajectory(std::uint64_t first, std::uint64_t count,
+                                          const std::function<void(const IndexRow&, const trace::Trajectory&)>& f) const {
+  if (first > size_ || count > size_ - first) throw Error(path_.string() + ": rows past the end of the store");
+  constexpr std::uint64_t kBatchRows = 1024;
+  std::vector<std::uint64_t> numbers;
+  std::string text;
+  for (std::uint64_t at = first; at < first + count; at += kBatchRows) {
+    const std::uint64_t n = std::min(kBatchRows, first + count - at);
+    numbers.resize(n);
+    std::iota(numbers.begin(), numbers.end(), at);
+    const auto batch = rows(numbers);
+    const std::uint64_t begin = batch.front().offset, end = batch.back().offset + batch.back().length;
+    text.resize(end - begin);
+    h5::read_range(text_, H5T_NATIVE_UINT8, begin, end - begin, text.data());
+    for (const auto& row : batch) {
+      if (row.offset < begin || row.offset + row.length > end)
+        throw Error(path_.string() + ": row " + std::to_string(row.row) + " lies outside its batch of the text blob");
+      f(row, trace::parse_openai_record(std::string_view(text).substr(row.offset - begin, row.length),
+                                        path_.string() + " row " + std::to_string(row.row)));
+    }
+  }
 }
 
 }  // namespace t2s::store

@@ -104,6 +104,27 @@ TEST_F(Evolve, SameSkillAtOneTwoAndThreeRanks) {
   }
 }
 
+// Units are row ranges in storage order; the lessons are decided for the whole corpus, so how the
+// rows are cut into units (and so the shape of the merge tree) does not change the skill.
+TEST_F(Evolve, SameSkillWhateverTheUnitSizeAndFanIn) {
+  ASSERT_EQ(run("evolve " + job("small-units")).status, 0);
+  const auto big = run_mpi(2, "evolve " + job("big-units") + " --set evolve.block=100 --set consolidate.fan_in=2");
+  ASSERT_EQ(big.status, 0) << big.output;
+  auto big_files = tree(out("big-units", "skill")), small_files = tree(out("small-units", "skill"));
+  // the provenance names the tree's nodes, which differ; the blocks and their supports do not
+  const std::string sidecar = "sheet-lessons/.trace2skill/provenance.json";
+  const auto supports = [&](const std::string& text) {
+    std::vector<json> out;
+    for (const auto& block : json::parse(text)["blocks"]) out.push_back({block["file"], block["first_line"], block["support"]});
+    return out;
+  };
+  ASSERT_TRUE(big_files.count(sidecar) && small_files.count(sidecar));
+  EXPECT_EQ(supports(big_files[sidecar]), supports(small_files[sidecar]));
+  big_files.erase(sidecar);
+  small_files.erase(sidecar);
+  EXPECT_EQ(big_files, small_files);
+}
+
 TEST_F(Evolve, ResumesAfterAKillWithoutRedoingOrLosingWork) {
   const auto reference = run("evolve " + job("reference"));
   ASSERT_EQ(reference.status, 0) << reference.output;

@@ -2,8 +2,9 @@
 // the patches in the k-ary tree, apply the prevalence policy, apply the result to the frozen skill,
 // validate it, and archive the run.
 //
-// Every rank runs run_evolve. Trajectories are cut into analysis units in id order (blocks of
-// `block` trajectories for the stats analyst) and ranks take contiguous ranges of units. The units'
+// Every rank runs run_evolve. Trajectories are cut into analysis units (blocks of `block` rows of
+// the store, in storage order, for the stats analyst: each rank reads its share of the store front
+// to back) and ranks take contiguous ranges of units. The units'
 // patches are the leaves of the merge tree; a node is computed by the rank that owns its first
 // leaf, and children held elsewhere are sent there. Everything a rank completes goes to its own
 // checkpoint files in OUTPUT/parts/ (store/run_log) as it completes; a rerun of the same job reads

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -106,6 +107,12 @@ class TrajectoryStore {
   // The canonical JSON record of a row, and the trajectory parsed from it.
   std::string record_json(const IndexRow& row) const;
   trace::Trajectory trajectory(const IndexRow& row) const;
+
+  // Calls f(row, trajectory) for rows [first, first+count) in storage order. Rows are stored back
+  // to back, so the text blob is read in large contiguous pieces and each chunk is inflated once:
+  // the fast way through many rows (reading rows one by one in id order inflates a chunk per row).
+  void for_each_trajectory(std::uint64_t first, std::uint64_t count,
+                           const std::function<void(const IndexRow&, const trace::Trajectory&)>& f) const;
 
  private:
   std::filesystem::path path_;
