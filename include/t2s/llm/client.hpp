@@ -8,7 +8,8 @@
 // Work that blocks (an agent's tool call) belongs on other threads, not in a callback: such a thread
 // takes a Hold (run() keeps going while one is alive, even with nothing in flight) and hands its
 // result back with post(), which runs a function on the loop thread and wakes the loop at once.
-// post() and releasing a Hold are the only thread-safe entry points; submit() stays loop-thread only.
+// post() and releasing a Hold are the only thread-safe entry points; submit() and hold() belong to
+// the loop thread (take the Hold there, then hand it to the worker).
 //
 // Every request ends exactly once, as succeeded or failed with its reason. Transport errors and
 // 408/429/5xx answers are retried (llm/retry), structured output is validated against its schema
@@ -144,8 +145,9 @@ class Client {
   void post(std::function<void()> fn);
 
   // While a Hold is alive, run() does not return even when no request is in flight or queued: the
-  // holder promises more work (a post or a submit). Movable; released on destruction or release(),
-  // from any thread. The Client must outlive its Holds.
+  // holder promises more work (a post or a submit). Take it on the loop thread (or before run());
+  // release it on destruction or with release(), from any thread, after posting the follow-up.
+  // Movable. The Client must outlive its Holds.
   class Hold {
    public:
     Hold() = default;
