@@ -291,7 +291,7 @@ void fd_path(int fd, char (&out)[32]) {
     if (!write_text("/proc/self/setgroups", "deny") || !write_text("/proc/self/uid_map", p.uid_map) ||
         !write_text("/proc/self/gid_map", p.gid_map))
       die(step_child_map);
-    if (!write_text("/proc/sys/user/max_user_namespaces", "0")) die(step_nested_ns);
+    if (!write_text("/proc/sys/user/max_user_namespaces", "0") && errno != ENOENT) die(step_nested_ns);  // ENOENT: kernel < 4.9
   }
   if (::setrlimit(RLIMIT_CPU, &p.cpu) != 0 || ::setrlimit(RLIMIT_AS, &p.as) != 0 ||
       ::setrlimit(RLIMIT_FSIZE, &p.fsize) != 0 || ::setrlimit(RLIMIT_NPROC, &p.nproc) != 0 ||
