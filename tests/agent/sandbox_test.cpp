@@ -247,7 +247,7 @@ TEST(Sandbox, NoProcessOfACommandOutlivesIt) {
   const CommandResult quick_one = sandbox.run_bash("(setsid sleep 3005 &); echo started", limits);
   EXPECT_EQ(quick_one.exit_code, 0);
   EXPECT_EQ(quick_one.stdout_text, "started\n");
-  EXPECT_LT(quick_one.wall_s, 0.9);
+  EXPECT_LT(quick_one.wall_s, 5.0);  // did not wait for its background process
   EXPECT_EQ(processes_matching("sleep 3005"), 0);
   EXPECT_EQ(our_children(), "");  // reaped: no zombie
 }

@@ -315,8 +315,8 @@ TEST(ToolLoop, TwentyFourLoopsShareOneClientAndASlowToolDoesNotHoldTheOthersUp) 
   // Serially: 4 s + 69 x 50 ms of tools and 94 requests of 50 ms, about 12 s. Together: the slow tool.
   const double serial = tool_seconds + 94 * 0.05;
   EXPECT_GT(serial, 11.0);
-  EXPECT_LT(wall, 6.0);
-  EXPECT_LT(wall, serial / 2);
+  EXPECT_LT(wall, 7.5);
+  EXPECT_LT(wall, serial * 0.7);
   EXPECT_GE(server.stats()["max_in_flight_observed"].get<int>(), 5);  // requests of different loops overlapped
   EXPECT_EQ(server.stats()["requests"], 2 + quick_loops * 4);
 }

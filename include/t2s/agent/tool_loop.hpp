@@ -16,7 +16,7 @@
 // on the client's loop thread; tool calls run on a ThreadPool, under a Client::Hold, so a tool that
 // takes seconds never stalls other loops' requests; the next turn is handed back with
 // Client::post(). The calls of one turn run one after another, in order, so a transcript does not
-// depend on thread timing.
+// depend on thread timing. Ready-made tools (bash, read_file, write_file, evaluate): agent/tools.hpp.
 #pragma once
 
 #include <cstdint>
