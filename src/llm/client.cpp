@@ -2,13 +2,16 @@
 
 #include <curl/curl.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -225,6 +228,12 @@ struct Client::Impl {
     curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+    wakeup = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wakeup < 0) throw Error("llm client: eventfd failed");
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = wakeup;
+    if (epoll_ctl(epoll, EPOLL_CTL_ADD, wakeup, &event) != 0) throw Error("llm client: cannot watch the eventfd");
   }
 
   ~Impl() {
@@ -236,10 +245,58 @@ struct Client::Impl {
     for (CURL* easy : idle_handles) curl_easy_cleanup(easy);
     if (multi != nullptr) curl_multi_cleanup(multi);
     if (epoll >= 0) ::close(epoll);
+    if (wakeup >= 0) ::close(wakeup);
   }
 
   int epoll = -1;
   std::optional<Clock::time_point> curl_timer;  // when libcurl wants to be called without an event
+
+  // Work handed in from other threads (post, Hold): the only state shared across threads.
+  int wakeup = -1;                         // an eventfd in the epoll set; written to wake the loop
+  std::mutex posted_mutex;
+  std::deque<std::function<void()>> posted;
+  std::atomic<std::int64_t> holds{0};
+
+  void wake() {
+    const std::uint64_t one = 1;
+    // Can only fail when the counter would overflow, and then the loop is awake anyway.
+    [[maybe_unused]] const ssize_t n = ::write(wakeup, &one, sizeof one);
+  }
+
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(posted_mutex);
+      posted.push_back(std::move(fn));
+    }
+    wake();
+  }
+
+  bool posted_waiting() {
+    std::lock_guard lock(posted_mutex);
+    return !posted.empty();
+  }
+
+  // Runs what was posted so far, in order. When one throws, the rest stay queued.
+  void run_posted() {
+    std::deque<std::function<void()>> batch;
+    {
+      std::lock_guard lock(posted_mutex);
+      batch.swap(posted);
+    }
+    while (!batch.empty()) {
+      std::function<void()> fn = std::move(batch.front());
+      batch.pop_front();
+      try {
+        fn();
+      } catch (...) {
+        std::lock_guard lock(posted_mutex);
+        posted.insert(posted.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+        throw;
+      }
+    }
+  }
+
+  bool outside_work() { return holds.load() > 0 || posted_waiting(); }
 
   static int on_socket(CURL*, curl_socket_t socket, int what, void* user, void*) {
     auto* self = static_cast<Impl*>(user);
@@ -332,7 +389,8 @@ struct Client::Impl {
     int running = 0;
     epoll_event events[256];
     auto last_sweep = Clock::now();
-    while (!ready.empty() || !waiting.empty() || !active.empty()) {
+    while (!ready.empty() || !waiting.empty() || !active.empty() || outside_work()) {
+      run_posted();
       auto now = Clock::now();
       while (!waiting.empty() && waiting.begin()->first <= now) {
         ready.push_back(std::move(waiting.begin()->second));
@@ -343,7 +401,7 @@ struct Client::Impl {
         ready.pop_front();
         start(std::move(t));
       }
-      if (active.empty() && ready.empty() && waiting.empty()) break;
+      if (active.empty() && ready.empty() && waiting.empty() && !outside_work()) break;
       // Sleep until a socket is ready, libcurl's timer, the next retry, or the stall sweep.
       auto wake = now + std::chrono::seconds(1);
       if (curl_timer) wake = std::min(wake, *curl_timer);
@@ -351,6 +409,11 @@ struct Client::Impl {
       const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
       const int n = epoll_wait(epoll, events, 256, static_cast<int>(std::max<std::int64_t>(0, wait_ms)));
       for (int i = 0; i < n; ++i) {
+        if (events[i].data.fd == wakeup) {
+          std::uint64_t count = 0;
+          [[maybe_unused]] const ssize_t r = ::read(wakeup, &count, sizeof count);  // reset; posted work runs at the top
+          continue;
+        }
         int mask = 0;
         if (events[i].events & EPOLLIN) mask |= CURL_CSELECT_IN;
         if (events[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
@@ -681,6 +744,30 @@ std::vector<ChatResult> Client::run_all(std::vector<ChatRequest> requests) {
     submit(std::move(requests[i]), [&results, i](ChatResult&& r) { results[i] = std::move(r); });
   run();
   return results;
+}
+
+void Client::post(std::function<void()> fn) { impl_->post(std::move(fn)); }
+
+Client::Hold Client::hold() {
+  impl_->holds.fetch_add(1);
+  Hold hold;
+  hold.impl_ = impl_.get();
+  return hold;
+}
+
+void Client::Hold::release() {
+  if (Impl* impl = std::exchange(impl_, nullptr)) {
+    impl->holds.fetch_sub(1);
+    impl->wake();  // a loop with nothing else to do re-checks whether it may return
+  }
+}
+
+Client::Hold& Client::Hold::operator=(Hold&& other) noexcept {
+  if (this != &other) {
+    release();
+    impl_ = std::exchange(other.impl_, nullptr);
+  }
+  return *this;
 }
 
 const std::map<std::string, StageTotals>& Client::totals() const { return impl_->totals; }

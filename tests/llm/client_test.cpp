@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "t2s/core/error.hpp"
 #include "t2s/core/text.hpp"
 #include "t2s/llm/client.hpp"
@@ -353,6 +356,69 @@ TEST(Client, CallbacksCanSubmitTheNextTurn) {
   client.submit(ask("turn 1"), next);
   client.run();
   EXPECT_EQ(seen, (std::vector<std::string>{"turn 1", "turn 2", "turn 3"}));
+}
+
+TEST(Client, PostedWorkRunsOnTheLoopThreadPromptlyAndAHoldKeepsRunGoing) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(R"({"rules": [{"echo": true}]})");
+  Client client = client_for(server);
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::string> seen;
+  std::thread::id posted_on;
+  Clock::time_point posted_at, ran_at;
+  // A worker thread that holds the loop open, then hands a follow-up request back after 1.3 s:
+  // longer than the loop's 1 s idle sleep, so only the wake-up makes the posted function run at once.
+  std::thread worker;
+  client.submit(ask("first"), [&](ChatResult&& r) {
+    seen.push_back(r.content);
+    worker = std::thread([&client, &posted_at, &ran_at, &posted_on, &seen, hold = client.hold()]() mutable {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+      posted_at = Clock::now();
+      client.post([&] {
+        ran_at = Clock::now();
+        posted_on = std::this_thread::get_id();
+        client.submit(ask("second"), [&](ChatResult&& r2) { seen.push_back(r2.content); });
+      });
+      hold.release();
+    });
+  });
+  const auto start = Clock::now();
+  client.run();
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  worker.join();
+  EXPECT_EQ(seen, (std::vector<std::string>{"first", "second"}));  // run() waited for the held work
+  EXPECT_EQ(posted_on, std::this_thread::get_id());
+  EXPECT_GE(wall, 1.3);
+  EXPECT_LT(std::chrono::duration<double>(ran_at - posted_at).count(), 0.25);  // woken, not the 1 s sleep
+
+  // Without holds or posts run() returns at once; a post made outside run() waits for the next one.
+  int ran = 0;
+  client.post([&] { ++ran; });
+  EXPECT_EQ(ran, 0);
+  client.run();
+  EXPECT_EQ(ran, 1);
+  Client::Hold h = client.hold();
+  Client::Hold moved = std::move(h);
+  EXPECT_FALSE(h.held());
+  EXPECT_TRUE(moved.held());
+  moved.release();
+  const auto again = Clock::now();
+  client.run();
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - again).count(), 0.1);
+}
+
+TEST(Client, APostedFunctionThatThrowsLeavesRunAndTheRestStayQueued) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(R"({"rules": [{"echo": true}]})");
+  Client client = client_for(server);
+  std::vector<int> order;
+  client.post([&] { order.push_back(1); });
+  client.post([&] { throw t2s::Error("posted failure"); });
+  client.post([&] { order.push_back(3); });
+  EXPECT_THROW(client.run(), t2s::Error);
+  EXPECT_EQ(order, (std::vector<int>{1}));
+  client.run();
+  EXPECT_EQ(order, (std::vector<int>{1, 3}));
 }
 
 TEST(Client, SecretsAreRedactedBeforeTheyLeave) {

@@ -34,7 +34,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 MATCH_KEYS = {
     "contains", "not_contains", "model", "last_user_contains", "message_contains", "has_tools",
-    "has_response_format",
+    "has_response_format", "last_tool_contains", "last_role",
 }
 RESPOND_KEYS = {
     "content", "tool_calls", "finish_reason", "usage", "status", "headers", "model", "echo", "json",
@@ -103,6 +103,18 @@ def last_user_text(req: dict) -> str:
         if isinstance(m, dict) and m.get("role") == "user":
             return msg_text(m)
     return ""
+
+
+def last_tool_text(req: dict) -> str:
+    for m in reversed(req.get("messages") or []):
+        if isinstance(m, dict) and m.get("role") == "tool":
+            return msg_text(m)
+    return ""
+
+
+def last_role(req: dict):
+    msgs = req.get("messages") or []
+    return msgs[-1].get("role") if msgs and isinstance(msgs[-1], dict) else None
 
 
 def has_response_format(req: dict) -> bool:
@@ -269,6 +281,13 @@ def compile_match(m, where: str):
     if "last_user_contains" in m:
         subs = strings("last_user_contains")
         preds.append(lambda req, raw: all(s in last_user_text(req) for s in subs))
+    if "last_tool_contains" in m:
+        subs = strings("last_tool_contains")
+        preds.append(lambda req, raw: all(s in last_tool_text(req) for s in subs))
+    if "last_role" in m:
+        role = m["last_role"]
+        _check(isinstance(role, str), where, "last_role must be a string")
+        preds.append(lambda req, raw: last_role(req) == role)
     if "message_contains" in m:
         subs = strings("message_contains")
         preds.append(lambda req, raw: all(any(s in msg_text(x) for x in req.get("messages") or []) for s in subs))

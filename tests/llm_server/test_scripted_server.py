@@ -185,6 +185,40 @@ class ScriptTests(unittest.TestCase):
         _, _, data = s.request("POST", "/v1/chat/completions", body)
         self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], "combined")
 
+    def test_conversation_state_conditions(self):
+        # An agent's turns are told apart by the last message's role and the last tool result.
+        s = self.srv
+        script = {"rules": [
+            {"match": {"last_role": "tool", "last_tool_contains": ["42", "exit"]}, "respond": {"content": "saw 42"}},
+            {"match": {"last_role": "tool"}, "respond": {"content": "other tool result"}},
+            {"match": {"last_role": "user"}, "respond": {"content": "user turn"}}],
+            "default": {"content": "default"}}
+        status, _, _ = s.request("POST", "/__script", script)
+        self.assertEqual(status, 200)
+        try:
+            call = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]}
+
+            def answer(messages):
+                _, _, data = s.request("POST", "/v1/chat/completions", {"model": "m", "messages": messages})
+                return json.loads(data)["choices"][0]["message"]["content"]
+
+            self.assertEqual(answer([{"role": "user", "content": "go"}]), "user turn")
+            tool = {"role": "tool", "tool_call_id": "c1", "content": "exit code 0\nstdout:\n42\n"}
+            self.assertEqual(answer([{"role": "user", "content": "go"}, call, tool]), "saw 42")
+            self.assertEqual(answer([{"role": "user", "content": "go"}, call, dict(tool, content="exit code 0\n41")]),
+                             "other tool result")
+            # The last tool message counts even when a later message is not a tool's.
+            self.assertEqual(answer([{"role": "user", "content": "go"}, call, tool, {"role": "assistant", "content": "x"}]),
+                             "default")
+            self.assertEqual(answer([{"role": "user", "content": "go"}, call, tool, {"role": "user", "content": "more"}]),
+                             "user turn")
+            status, _, data = s.request("POST", "/__script", {"rules": [{"match": {"last_role": 3}, "respond": {}}]})
+            self.assertEqual(status, 400)
+            self.assertIn("last_role must be a string", json.loads(data)["error"]["message"])
+        finally:
+            s.request("POST", "/__script", MAIN_SCRIPT)
+
     def test_echo_last_user_message(self):
         body = {"model": "m", "messages": [
             {"role": "system", "content": "sys"}, {"role": "user", "content": "echo me please"},

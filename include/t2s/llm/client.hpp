@@ -5,6 +5,12 @@
 // calling back as they finish; a callback may submit follow-ups (the next turn of an agent). The
 // loop is single-threaded: callbacks run on the thread that called run().
 //
+// Work that blocks (an agent's tool call) belongs on other threads, not in a callback: such a thread
+// takes a Hold (run() keeps going while one is alive, even with nothing in flight) and hands its
+// result back with post(), which runs a function on the loop thread and wakes the loop at once.
+// post() and releasing a Hold are the only thread-safe entry points; submit() and hold() belong to
+// the loop thread (take the Hold there, then hand it to the worker).
+//
 // Every request ends exactly once, as succeeded or failed with its reason. Transport errors and
 // 408/429/5xx answers are retried (llm/retry), structured output is validated against its schema
 // with one repair round (llm/schema), answers are repaired to valid UTF-8, and every exchange can be
@@ -18,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -115,6 +122,8 @@ struct StageTotals {
 };
 
 class Client {
+  struct Impl;
+
  public:
   Client(Endpoint endpoint, ClientOptions options);
   ~Client();
@@ -125,10 +134,37 @@ class Client {
   // Queues a request; `on_done` is called once from run(). Throws InputError for a body that is not
   // an object with messages, or a response_format schema the validator cannot check.
   void submit(ChatRequest request, Callback on_done);
-  // Runs until every submitted request (and every follow-up submitted from a callback) has ended.
-  // Callbacks should not throw: an exception from one leaves run() at once (that request has
+  // Runs until every submitted request (and every follow-up submitted from a callback) has ended,
+  // every posted function has run and no Hold is alive. Callbacks should not throw: an exception from one leaves run() at once (that request has
   // ended; the others stay queued, and calling run() again finishes them).
   void run();
+  // Thread-safe. Queues `fn` to run on the loop thread inside run(), in the order posted, and wakes
+  // the loop (an eventfd). run() does not return while posted functions are waiting; posted with no
+  // run() in progress, they run in the next one. `fn` may submit requests; an exception from it
+  // leaves run() like one from a callback (the functions posted after it stay queued).
+  void post(std::function<void()> fn);
+
+  // While a Hold is alive, run() does not return even when no request is in flight or queued: the
+  // holder promises more work (a post or a submit). Take it on the loop thread (or before run());
+  // release it on destruction or with release(), from any thread, after posting the follow-up.
+  // Movable. The Client must outlive its Holds.
+  class Hold {
+   public:
+    Hold() = default;
+    Hold(Hold&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) {}
+    Hold& operator=(Hold&& other) noexcept;
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    ~Hold() { release(); }
+    void release();
+    bool held() const { return impl_ != nullptr; }
+
+   private:
+    friend class Client;
+    Impl* impl_ = nullptr;
+  };
+  [[nodiscard]] Hold hold();
+
   // Convenience: submits all, runs, and returns the results in the order given.
   std::vector<ChatResult> run_all(std::vector<ChatRequest> requests);
 
@@ -141,7 +177,6 @@ class Client {
   const Endpoint& endpoint() const;
 
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
