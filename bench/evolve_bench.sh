@@ -90,10 +90,12 @@ if [[ -n $SCALING ]]; then
     echo "## Stats throughput and peak memory per rank"
     echo
     echo "Throughput: trajectories / (time to mine the lessons + time to analyse every unit) / ranks."
-    echo "Peak memory: the largest resident set of any rank (GNU time), the whole run included."
+    echo "Peak memory: the largest resident set of any rank, after the analysis (mining + unit"
+    echo "patches: what grows with the trajectories read) and for the whole run (GNU time: the merge"
+    echo "tree and the archive hold every support set, which grows with the corpus by nature)."
     echo
-    echo "| trajectories | store | mine (s) | analyse (s) | merge (s) | trajectories/s per rank | peak RSS per rank |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| trajectories | store | mine (s) | analyse (s) | merge (s) | trajectories/s per rank | peak RSS per rank, analysis | peak RSS per rank, whole run |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
   } >>"$RESULTS"
   for n in $SCALING; do
     corpus "scale$n" "$n" 9
@@ -107,7 +109,8 @@ with h5py.File(sys.argv[1], "r") as f:
 rss = max(int(x) for x in open(sys.argv[2]).read().split())
 n, ranks = int(sys.argv[3]), int(sys.argv[4])
 rate = n / (m["mine_s"] + m["analyse_s"]) / ranks
-print(f"| {n} | {sys.argv[5]} | {m['mine_s']:.1f} | {m['analyse_s']:.1f} | {m['consolidate_s']:.1f} | {rate:,.0f} | {rss / 1024:.0f} MB |")
+print(f"| {n} | {sys.argv[5]} | {m['mine_s']:.1f} | {m['analyse_s']:.1f} | {m['consolidate_s']:.1f} | {rate:,.0f} | "
+      f"{m['peak_rss_mb_after_analyse']:.0f} MB | {rss / 1024:.0f} MB |")
 PY
     echo "scaling $n: $(tail -1 "$RESULTS")"
     rm -rf "$SCRATCH/scale$n"

@@ -249,10 +249,14 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
   const fs::path parts = job.output / "parts";
 
   // What earlier attempts of this job completed. Everyone reads before anyone writes.
-  const auto records = store::read_run_log(parts);
+  // Kept: decisions whole, analyses and merge nodes as their patch only (their per-trajectory rows
+  // go straight from the checkpoint to the archive at the end).
+  std::map<std::string, std::string> done;  // "kind:key" → JSON (analysis and merge: the patch)
+  store::visit_run_log(parts, [&](store::RunRecord&& r) {
+    if (r.kind == "analysis" || r.kind == "merge") done.emplace(r.kind + ":" + r.key, json::parse(r.json).at("patch").dump());
+    else done.emplace(r.kind + ":" + r.key, std::move(r.json));
+  });
   comm.barrier();
-  std::map<std::string, std::string> done;  // "kind:key" → JSON
-  for (const auto& r : records) done.emplace(r.kind + ":" + r.key, r.json);
   const store::TrajectoryStore trajectories(job.trajectories);
   // A checkpoint is valid for the same job over the same trajectories (by content, not by file).
   const std::string job_digest = to_hex(sha256(job.job_text));
@@ -324,8 +328,9 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
   const analyze::LessonMatcher matcher(lessons);
   std::map<std::uint64_t, std::string> leaves;  // unit → patch JSON (mine, and any in the checkpoint)
   std::uint64_t resumed = 0, computed = 0, since_flush = 0;
+  auto last_report = std::chrono::steady_clock::now();
   for (const auto& [key, text] : done)
-    if (key.starts_with("analysis:unit/")) leaves[std::stoull(key.substr(14))] = json::parse(text).at("patch").dump();
+    if (key.starts_with("analysis:unit/")) leaves[std::stoull(key.substr(14))] = text;
   for (std::uint64_t u = my_first; u < my_end; ++u) {
     if (leaves.count(u)) {
       ++resumed;
@@ -346,8 +351,10 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
     if (++since_flush >= job.checkpoint_every) {
       log.flush();
       since_flush = 0;
-      if (comm.is_main())
-        say("analysis on rank 0: " + std::to_string(u + 1 - my_first) + "/" + std::to_string(my_end - my_first) + " units");
+    }
+    if (comm.is_main() && seconds_since(last_report) >= 5.0) {  // ranks work alike: rank 0 speaks for them
+      last_report = std::chrono::steady_clock::now();
+      say("analysis on rank 0: " + std::to_string(u + 1 - my_first) + "/" + std::to_string(my_end - my_first) + " units");
     }
   }
   log.flush();
@@ -391,12 +398,13 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
     // leaf owner = unit owner; node owner = owner of its first leaf
     const auto owner = [&](std::size_t level, std::uint64_t index) { return units.owner(tree.first_leaf(level, index)); };
     std::map<std::string, std::string> have;  // node name → patch JSON
-    for (const auto& [u, text] : leaves) have[consolidate::MergeTree::node_name(0, u)] = text;
+    for (auto& [u, text] : leaves) have[consolidate::MergeTree::node_name(0, u)] = std::move(text);
+    leaves.clear();
     std::set<std::string> finished;
     for (const auto& [key, text] : done)
       if (key.starts_with("merge:")) {
         finished.insert(key.substr(6));
-        have[key.substr(6)] = json::parse(text).at("patch").dump();
+        have[key.substr(6)] = text;
       }
     std::uint64_t resumed_nodes = 0, nodes = 0;
     for (std::size_t level = 1; level <= tree.levels(); ++level) {
@@ -436,6 +444,9 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
       }
       outbox.wait_all();
       log.flush();  // each level is persisted before the next starts
+      // the level below is consumed: only this level feeds the next
+      const std::string below = "L" + std::to_string(level - 1) + "/";
+      for (auto it = have.lower_bound(below); it != have.end() && it->first.starts_with(below);) it = have.erase(it);
       say("merge level " + std::to_string(level) + "/" + std::to_string(tree.levels()) + ": " +
           std::to_string(tree.nodes(level)) + " node(s)");
     }
@@ -506,30 +517,30 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
   std::stable_sort(archive.lessons.begin(), archive.lessons.end(),
                    [](const auto& a, const auto& b) { return a.support_count > b.support_count; });
 
-  // --- the archive, from the checkpoint
-  for (const auto& r : store::read_run_log(parts)) {
-    if (r.kind == "analysis") {
-      const json unit = json::parse(r.json);
-      for (const auto& row : unit.at("trajectories"))
-        archive.analysis.push_back({row.at(0).get<std::string>(), unit.at("analyst").get<std::string>(),
-                                    unit.at("status").get<std::string>(), "", r.key, row.at(1).get<std::string>()});
-    } else if (r.kind == "merge") {
-      const json node = json::parse(r.json);
-      archive.merge.push_back({r.key, node.at("status").get<std::string>(), node.at("patch").dump(),
-                               node.at("level").get<std::int64_t>(), node.at("index").get<std::int64_t>(),
-                               node.at("first_child").get<std::int64_t>(), node.at("last_child").get<std::int64_t>()});
-    }
+  // --- the archive, streamed from the checkpoint
+  summary.archive = job.output / "run.h5";
+  if (fs::exists(summary.archive)) fs::remove(summary.archive);
+  store::RunArchiveWriter writer(summary.archive);
+  {
+    std::vector<store::RunArchive::Analysis> rows;
+    std::vector<store::RunArchive::Node> nodes;
+    store::visit_run_log(parts, [&](store::RunRecord&& r) {
+      if (r.kind == "analysis") {
+        const json unit = json::parse(r.json);
+        for (const auto& row : unit.at("trajectories"))
+          rows.push_back({row.at(0).get<std::string>(), unit.at("analyst").get<std::string>(),
+                          unit.at("status").get<std::string>(), "", r.key, row.at(1).get<std::string>()});
+        if (rows.size() >= 4096) writer.append_analysis(rows), rows.clear();
+      } else if (r.kind == "merge") {
+        const json node = json::parse(r.json);
+        nodes.push_back({r.key, node.at("status").get<std::string>(), node.at("patch").dump(),
+                         node.at("level").get<std::int64_t>(), node.at("index").get<std::int64_t>(),
+                         node.at("first_child").get<std::int64_t>(), node.at("last_child").get<std::int64_t>()});
+        writer.append_merge(nodes), nodes.clear();
+      }
+    });
+    writer.append_analysis(rows);
   }
-  std::sort(archive.analysis.begin(), archive.analysis.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  archive.analysis.erase(std::unique(archive.analysis.begin(), archive.analysis.end(),
-                                     [](const auto& a, const auto& b) { return a.id == b.id; }),
-                         archive.analysis.end());
-  std::sort(archive.merge.begin(), archive.merge.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.level, a.index) < std::tie(b.level, b.index);
-  });
-  archive.merge.erase(std::unique(archive.merge.begin(), archive.merge.end(),
-                                  [](const auto& a, const auto& b) { return a.node == b.node; }),
-                      archive.merge.end());
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   archive.provenance = {{"command", command_line}, {"version", version()}, {"git_revision", git_revision()},
@@ -555,9 +566,7 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
   metrics["merge"] = {{"levels", summary.merge_levels}, {"nodes", summary.merge_nodes}, {"resumed", summary.resumed_nodes},
                       {"fan_in", job.tree.fan_in}, {"mode", job.mode}};
   archive.metrics = metrics;
-  summary.archive = job.output / "run.h5";
-  if (fs::exists(summary.archive)) fs::remove(summary.archive);
-  store::write_run_archive(summary.archive, archive);
+  writer.finish(archive);
 
   // --- the report
   out << "\nLessons (support out of " << population << " trajectories):\n";

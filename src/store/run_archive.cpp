@@ -1,6 +1,7 @@
 #include "t2s/store/run_archive.hpp"
 
 #include <numeric>
+#include <optional>
 
 #include "t2s/core/error.hpp"
 #include "t2s/core/version.hpp"
@@ -60,12 +61,92 @@ h5::Handle open_group(hid_t parent, const std::string& name) {
 }
 }  // namespace
 
-void write_run_archive(const fs::path& path, const RunArchive& a) {
-  fs::path partial = path;
-  partial += ".partial";
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+// Appendable columns of one group: text columns and integer columns of a row type.
+template <typename Row>
+struct AppendableTable {
+  std::vector<std::pair<std::string Row::*, h5::AppendableDataset>> texts;
+  std::vector<std::pair<std::int64_t Row::*, h5::AppendableDataset>> ints;
+
+  void append(const std::vector<Row>& rows) {
+    std::vector<const char*> pointers(rows.size());
+    for (auto& [field, dataset] : texts) {
+      for (std::size_t i = 0; i < rows.size(); ++i) pointers[i] = (rows[i].*field).c_str();
+      dataset.append(pointers.data(), pointers.size());
+    }
+    std::vector<std::int64_t> values(rows.size());
+    for (auto& [field, dataset] : ints) {
+      for (std::size_t i = 0; i < rows.size(); ++i) values[i] = rows[i].*field;
+      dataset.append(values.data(), values.size());
+    }
+  }
+};
+
+struct RunArchiveWriter::Impl {
+  fs::path path, partial;
+  h5::Handle file, string_type;
+  std::optional<AppendableTable<RunArchive::Analysis>> analysis;
+  std::optional<AppendableTable<RunArchive::Node>> merge;
+  std::uint64_t analysis_rows = 0;
+  bool finished = false;
+
+  void close() {
+    analysis.reset();
+    merge.reset();
+    file.reset();
+  }
+};
+
+RunArchiveWriter::RunArchiveWriter(fs::path path) : impl_(std::make_unique<Impl>()) {
+  Impl& w = *impl_;
+  w.path = std::move(path);
+  w.partial = w.path;
+  w.partial += ".partial";
+  if (w.path.has_parent_path()) fs::create_directories(w.path.parent_path());
+  w.file = h5::create_file(w.partial);
+  w.string_type = h5::utf8_string_type();
+  const auto text_column = [&](hid_t group, const char* name) {
+    return h5::AppendableDataset(group, name, w.string_type, w.string_type, sizeof(char*), 1024, 1);
+  };
+  const auto int_column = [&](hid_t group, const char* name) {
+    return h5::AppendableDataset(group, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 8, 1024, 1);
+  };
+  using A = RunArchive::Analysis;
+  h5::Handle analysis = h5::create_group(w.file, "analysis");
+  w.analysis.emplace();
+  for (auto [name, field] : {std::pair{"id", &A::id}, {"analyst", &A::analyst}, {"status", &A::status},
+                             {"reason", &A::reason}, {"unit", &A::unit}, {"lessons", &A::lessons}})
+    w.analysis->texts.emplace_back(field, text_column(analysis, name));
+  using N = RunArchive::Node;
+  h5::Handle merge = h5::create_group(w.file, "merge");
+  w.merge.emplace();
+  for (auto [name, field] : {std::pair{"node", &N::node}, {"status", &N::status}, {"patch", &N::patch}})
+    w.merge->texts.emplace_back(field, text_column(merge, name));
+  for (auto [name, field] : {std::pair{"level", &N::level}, {"index", &N::index}, {"first_child", &N::first_child},
+                             {"last_child", &N::last_child}})
+    w.merge->ints.emplace_back(field, int_column(merge, name));
+}
+
+RunArchiveWriter::~RunArchiveWriter() {
+  if (impl_->finished) return;
+  impl_->close();
+  std::error_code ec;
+  fs::remove(impl_->partial, ec);
+}
+
+void RunArchiveWriter::append_analysis(const std::vector<RunArchive::Analysis>& rows) {
+  impl_->analysis->append(rows);
+  impl_->analysis_rows += rows.size();
+}
+
+void RunArchiveWriter::append_merge(const std::vector<RunArchive::Node>& rows) { impl_->merge->append(rows); }
+
+std::uint64_t RunArchiveWriter::analysis_rows() const { return impl_->analysis_rows; }
+
+void RunArchiveWriter::finish(const RunArchive& a) {
+  append_analysis(a.analysis);
+  append_merge(a.merge);
   {
-    h5::Handle file = h5::create_file(partial);
+    const hid_t file = impl_->file;
     h5::write_attribute(file, "format", kRunArchiveFormat);
     h5::write_attribute(file, "format_version", kVersion);
     h5::write_attribute(file, "created_by", std::string("t2s ") + version());
@@ -78,20 +159,6 @@ void write_run_archive(const fs::path& path, const RunArchive& a) {
     }
     write_text(provenance, "job", a.job_text);
     write_text(provenance, "libraries", a.libraries.dump());
-
-    h5::Handle analysis = h5::create_group(file, "analysis");
-    using A = RunArchive::Analysis;
-    for (auto field : {std::pair{"id", &A::id}, {"analyst", &A::analyst}, {"status", &A::status}, {"reason", &A::reason},
-                       {"unit", &A::unit}, {"lessons", &A::lessons}})
-      write_text_column(analysis, field.first, a.analysis, field.second);
-
-    h5::Handle merge = h5::create_group(file, "merge");
-    using N = RunArchive::Node;
-    for (auto field : {std::pair{"node", &N::node}, {"status", &N::status}, {"patch", &N::patch}})
-      write_text_column(merge, field.first, a.merge, field.second);
-    for (auto field : {std::pair{"level", &N::level}, {"index", &N::index}, {"first_child", &N::first_child},
-                       {"last_child", &N::last_child}})
-      write_int_column(merge, field.first, a.merge, field.second);
 
     h5::Handle lessons = h5::create_group(file, "lessons");
     using L = RunArchive::Lesson;
@@ -116,7 +183,14 @@ void write_run_archive(const fs::path& path, const RunArchive& a) {
     h5::Handle metrics = h5::create_group(file, "metrics");
     write_text(metrics, "json", a.metrics.dump());
   }
-  fs::rename(partial, path);
+  impl_->close();
+  fs::rename(impl_->partial, impl_->path);
+  impl_->finished = true;
+}
+
+void write_run_archive(const fs::path& path, const RunArchive& archive) {
+  RunArchiveWriter writer(path);
+  writer.finish(archive);
 }
 
 bool is_run_archive(const fs::path& path) {

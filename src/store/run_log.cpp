@@ -83,7 +83,12 @@ void RunLogWriter::flush() {
 
 std::vector<RunRecord> read_run_log(const fs::path& directory) {
   std::vector<RunRecord> records;
-  if (!fs::is_directory(directory)) return records;
+  visit_run_log(directory, [&](RunRecord&& r) { records.push_back(std::move(r)); });
+  return records;
+}
+
+void visit_run_log(const fs::path& directory, const std::function<void(RunRecord&&)>& visit) {
+  if (!fs::is_directory(directory)) return;
   std::vector<fs::path> segments;
   for (const auto& entry : fs::directory_iterator(directory)) {
     const std::string name = entry.path().filename().string();
@@ -99,6 +104,7 @@ std::vector<RunRecord> read_run_log(const fs::path& directory) {
   };
   std::sort(segments.begin(), segments.end(), [&](const fs::path& a, const fs::path& b) { return order_key(a) < order_key(b); });
   for (const auto& path : segments) {
+    std::vector<RunRecord> records;
     try {
       h5::Handle file = h5::open_file(path);
       if (h5::read_string_attribute(file, "format") != kFormat) throw Error("not a run log segment");
@@ -116,13 +122,12 @@ std::vector<RunRecord> read_run_log(const fs::path& directory) {
       const std::uint64_t total = n == 0 ? 0 : offsets.back() + lengths.back();
       std::string text(total, '\0');
       h5::read_range(h5::open_dataset(group, "text"), H5T_NATIVE_UINT8, 0, total, text.data());
-      for (std::uint64_t i = 0; i < n; ++i)
-        records.push_back({kinds[i], keys[i], text.substr(offsets[i], lengths[i])});
+      for (std::uint64_t i = 0; i < n; ++i) records.push_back({kinds[i], keys[i], text.substr(offsets[i], lengths[i])});
     } catch (const std::exception& e) {
       throw Error(path.string() + ": cannot read this checkpoint segment: " + e.what());
     }
+    for (auto& r : records) visit(std::move(r));
   }
-  return records;
 }
 
 }  // namespace t2s::store

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,27 @@ struct RunArchive {
   std::vector<std::pair<std::string, std::string>> skill_files;  // path, bytes
   std::string validation;                                        // JSON
   nlohmann::json metrics = nlohmann::json::object();
+};
+
+// Writes run.h5 under "<path>.partial" and renames it in finish(). The per-trajectory analysis rows
+// and the merge-tree nodes are appended in batches (a run may have millions of trajectories, and
+// every node holds its support sets), everything else comes with finish(); the `analysis` and
+// `merge` rows of the archive given to finish() are appended too.
+class RunArchiveWriter {
+ public:
+  explicit RunArchiveWriter(std::filesystem::path path);
+  ~RunArchiveWriter();  // without finish(), the partial file is removed
+  RunArchiveWriter(const RunArchiveWriter&) = delete;
+  RunArchiveWriter& operator=(const RunArchiveWriter&) = delete;
+
+  void append_analysis(const std::vector<RunArchive::Analysis>& rows);
+  void append_merge(const std::vector<RunArchive::Node>& rows);
+  std::uint64_t analysis_rows() const;
+  void finish(const RunArchive& archive);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 void write_run_archive(const std::filesystem::path& path, const RunArchive& archive);

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,5 +47,8 @@ class RunLogWriter {
 // Every record of every committed segment in `directory` (none when it does not exist), segments
 // in name order, records in file order. Throws Error naming a segment that cannot be read.
 std::vector<RunRecord> read_run_log(const std::filesystem::path& directory);
+
+// The same records, one segment at a time (memory holds one segment, not the whole run).
+void visit_run_log(const std::filesystem::path& directory, const std::function<void(RunRecord&&)>& visit);
 
 }  // namespace t2s::store
