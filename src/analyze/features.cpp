@@ -11,6 +11,8 @@ namespace t2s::analyze {
 namespace {
 
 constexpr std::size_t kMaxTemplate = 240;
+constexpr std::size_t kMaxLiteral = 2000;     // longest quoted literal recognised in code
+constexpr int kMaxArgumentDepth = 64;         // nesting of tool-call arguments that is looked into
 
 bool is_word_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -83,12 +85,19 @@ std::string_view last_error_line(std::string_view output) {
 std::string code_without_literals(std::string_view code) {
   std::string out;
   out.reserve(code.size());
+  std::size_t eol = 0;  // the end of the current line, found once per line (never a rescan per quote)
   for (std::size_t i = 0; i < code.size(); ++i) {
     const char c = code[i];
+    if (i >= eol) {
+      eol = code.find('\n', i);
+      if (eol == std::string_view::npos) eol = code.size();
+    }
     if (c == '\'' || c == '"') {
-      const std::size_t close = code.find(c, i + 1);
-      const std::size_t eol = code.find('\n', i + 1);
-      if (close != std::string_view::npos && (eol == std::string_view::npos || close < eol)) {
+      // a literal ends on its line, within kMaxLiteral bytes (a longer one is left as code)
+      const std::string_view rest = code.substr(i + 1, std::min(eol - i - 1, kMaxLiteral));
+      const std::size_t found = rest.find(c);
+      const std::size_t close = found == std::string_view::npos ? std::string_view::npos : i + 1 + found;
+      if (close != std::string_view::npos) {
         out += ' ';
         i = close;
         continue;
@@ -176,13 +185,33 @@ void add_action_tokens(std::string_view code, std::vector<std::string>& out) {
   }
 }
 
-void collect_strings(const nlohmann::json& value, std::string& out) {
+void collect_strings(const nlohmann::json& value, std::string& out, int depth = 0) {
   if (value.is_string()) {
     out += value.get_ref<const std::string&>();
     out += '\n';
-  } else if (value.is_array() || value.is_object()) {
-    for (const auto& item : value) collect_strings(item, out);
+  } else if ((value.is_array() || value.is_object()) && depth < kMaxArgumentDepth) {
+    for (const auto& item : value) collect_strings(item, out, depth + 1);
   }
+}
+
+// The deepest bracket nesting of JSON text, ignoring brackets inside strings.
+int nesting_depth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 void sort_unique(std::vector<std::string>& items) {
@@ -198,9 +227,10 @@ std::string symptom_template(std::string_view message) {
   for (std::size_t i = 0; i < message.size() && out.size() < kMaxTemplate * 2;) {
     const char c = message[i];
     if (c == '\'' || c == '"') {
-      const std::size_t close = message.find(c, i + 1);
-      const std::size_t eol = message.find('\n', i + 1);
-      if (close != std::string_view::npos && close - i <= 200 && (eol == std::string_view::npos || close < eol) &&
+      const std::string_view rest = message.substr(i + 1, 200);
+      const std::size_t found = rest.find(c), newline = rest.find('\n');
+      const std::size_t close = found == std::string_view::npos ? std::string_view::npos : i + 1 + found;
+      if (close != std::string_view::npos && (newline == std::string_view::npos || found < newline) &&
           // an apostrophe inside a word ("don't") is not a quote
           !(c == '\'' && i > 0 && std::isalpha(static_cast<unsigned char>(message[i - 1])))) {
         out += "<str>";
@@ -208,7 +238,7 @@ std::string symptom_template(std::string_view message) {
         continue;
       }
     }
-    if (is_space(c)) {
+    if (is_space(c) || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {  // control characters: a space
       if (!out.empty() && out.back() != ' ') out += ' ';
       ++i;
       continue;
@@ -322,10 +352,14 @@ Features extract_features(const trace::Trajectory& trajectory) {
     for (const auto& call : message.tool_calls) {
       if (!call.name.empty()) features.actions.push_back(feature("tool:", call.name));
       std::string code;
-      try {
-        collect_strings(nlohmann::json::parse(call.arguments), code);
-      } catch (const nlohmann::json::exception&) {
-        code = call.arguments;  // arguments that are not JSON are taken as text
+      if (nesting_depth(call.arguments) <= kMaxArgumentDepth) {
+        try {
+          collect_strings(nlohmann::json::parse(call.arguments), code);
+        } catch (const nlohmann::json::exception&) {
+          code = call.arguments;  // arguments that are not JSON are taken as text
+        }
+      } else {
+        code = call.arguments;  // too deep to parse safely (the parser recurses): taken as text
       }
       add_action_tokens(code, features.actions);
     }

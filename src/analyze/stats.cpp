@@ -13,6 +13,9 @@ namespace {
 
 using nlohmann::json;
 
+constexpr std::size_t kMaxGroupsPerShape = 1000;  // distinct symptom groups of one (first word, length)
+constexpr std::size_t kMaxHabitActions = 256;     // habit actions examined for co-occurrence
+
 double share(std::uint64_t part, std::uint64_t whole) { return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole); }
 
 // Words agreeing position by position, over the word count (both must have the same count).
@@ -26,7 +29,9 @@ double similarity(const std::vector<std::string>& a, const std::vector<std::stri
 // Names that say more come first in a lesson's text: dotted names, keyword arguments and flags,
 // then longer names.
 std::vector<std::string> for_display(std::vector<std::string> actions, std::size_t limit) {
-  std::erase_if(actions, [](const std::string& a) { return a.starts_with("tool:"); });
+  // tool names say least; they are shown only when nothing else is there
+  if (std::any_of(actions.begin(), actions.end(), [](const std::string& a) { return !a.starts_with("tool:"); }))
+    std::erase_if(actions, [](const std::string& a) { return a.starts_with("tool:"); });
   const auto rank = [](const std::string& a) {
     const std::string_view name = std::string_view(a).substr(4);
     return (name.find_first_of(".=") != std::string_view::npos || name.starts_with('-')) ? 0 : 1;
@@ -50,7 +55,8 @@ std::string action_list(const std::vector<std::string>& actions) {
   std::string out;
   for (std::size_t i = 0; i < actions.size(); ++i) {
     if (i > 0) out += i + 1 == actions.size() ? " and " : ", ";
-    out += code_span(std::string_view(actions[i]).substr(4));
+    const std::string_view action = actions[i];
+    out += action.starts_with("tool:") ? "the " + code_span(action.substr(5)) + " tool" : code_span(action.substr(4));
   }
   return out;
 }
@@ -200,23 +206,34 @@ Candidates candidates(const FeatureCounts& total, const StatsOptions& options) {
     std::uint64_t failures = 0;
   };
   std::vector<Group> groups;
+  // Only templates with the same first word and word count can be alike: index the groups by both.
+  std::map<std::pair<std::string, std::size_t>, std::vector<std::size_t>> by_shape;
   for (const auto& [symptom, failures] : symptoms) {
     auto words = template_words(symptom);
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& g) {
-      return !words.empty() && g.words.front() == words.front() && similarity(g.words, words) >= options.template_similarity;
+    if (words.empty()) continue;
+    auto& candidates_of_shape = by_shape[{words.front(), words.size()}];
+    const auto it = std::find_if(candidates_of_shape.begin(), candidates_of_shape.end(), [&](std::size_t g) {
+      return similarity(groups[g].words, words) >= options.template_similarity;
     });
-    if (it == groups.end()) {
+    std::size_t g;
+    if (it != candidates_of_shape.end()) {
+      g = *it;
+    } else {
+      // a flood of distinct templates of one shape (most frequent first) is cut off: bounded time
+      if (candidates_of_shape.size() >= kMaxGroupsPerShape) continue;
+      g = groups.size();
       groups.push_back({std::move(words), {}, 0});
-      it = groups.end() - 1;
+      candidates_of_shape.push_back(g);
     }
-    it->members.push_back(symptom);
-    it->failures += failures;
+    groups[g].members.push_back(symptom);
+    groups[g].failures += failures;
   }
   std::stable_sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) { return a.failures > b.failures; });
   for (auto& g : groups)
     if (g.failures >= options.min_support) out.symptom_groups.push_back(std::move(g.members));
 
   const double base = share(total.successes, total.successes + total.failures);
+  std::vector<std::pair<std::uint64_t, std::string>> habits;  // (successes, action)
   for (const auto& [action, counts] : total.actions) {
     const auto [in_success, in_failure] = counts;
     if (in_failure >= options.min_support && share(in_failure, in_success + in_failure) >= options.symptom_precision)
@@ -224,9 +241,16 @@ Candidates candidates(const FeatureCounts& total, const StatsOptions& options) {
     const double precision = share(in_success, in_success + in_failure);
     if (in_success >= options.min_support && precision >= options.habit_precision && base > 0 &&
         precision / base >= options.habit_lift)
-      out.habit_actions.push_back(action);
+      habits.emplace_back(in_success, action);
   }
-  return out;  // action lists are sorted (map order)
+  // The evidence counts pairs of habit actions: keep the most supported few hundred.
+  if (habits.size() > kMaxHabitActions) {
+    std::stable_sort(habits.begin(), habits.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    habits.resize(kMaxHabitActions);
+  }
+  for (auto& [_, action] : habits) out.habit_actions.push_back(std::move(action));
+  std::sort(out.habit_actions.begin(), out.habit_actions.end());
+  return out;  // action lists are sorted
 }
 
 json Candidates::to_json() const {
@@ -401,6 +425,9 @@ std::vector<Lesson> lessons(const FeatureCounts& total, const Candidates& candid
                     (lesson.actions.size() > 1 ? " together" : "") + "; failing runs rarely did.";
     }
   }
+  // Two lessons with one text would be one edit to the merge: keep the first (most supported).
+  std::set<std::string> texts;
+  std::erase_if(out, [&](const Lesson& l) { return !texts.insert(l.text).second; });
   return out;
 }
 

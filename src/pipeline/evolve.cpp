@@ -146,8 +146,8 @@ skill::SkillDir frozen_skill(const EvolveJob& job, std::string& name) {
   return dir;
 }
 
-// SHA-256 over the ids in storage order: the units are row ranges, so a checkpoint is valid only
-// for the same trajectories in the same order.
+// SHA-256 over the ids and outcomes in storage order: the units are row ranges, so a checkpoint is
+// valid only for the same trajectories, labelled the same, in the same order.
 std::string content_digest(const store::TrajectoryStore& trajectories) {
   Sha256 hasher;
   constexpr std::uint64_t kBatch = 1 << 16;
@@ -155,7 +155,11 @@ std::string content_digest(const store::TrajectoryStore& trajectories) {
   for (std::uint64_t first = 0; first < trajectories.size(); first += kBatch) {
     rows.resize(std::min(kBatch, trajectories.size() - first));
     std::iota(rows.begin(), rows.end(), first);
-    for (const auto& row : trajectories.rows(rows)) hasher.update(row.id);
+    for (const auto& row : trajectories.rows(rows)) {
+      hasher.update(row.id);
+      const std::string outcome = std::to_string(row.success) + "/" + std::to_string(row.reward) + ";";
+      hasher.update(outcome);
+    }
   }
   return to_hex(hasher.finish());
 }
@@ -174,6 +178,7 @@ EvolveJob EvolveJob::from_config(const Config& config) {
   EvolveJob job;
   job.job_text = config.text();
   job.job_name = config.name();
+  job.effective = config.effective();
   const auto required = [&](const char* key) {
     auto value = config.string(key);
     if (!value || value->empty()) throw InputError(config.name() + ": " + key + " is required");
@@ -248,24 +253,47 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
   EvolveSummary summary;
   const fs::path parts = job.output / "parts";
 
-  // What earlier attempts of this job completed. Everyone reads before anyone writes.
-  // Kept: decisions whole, analyses and merge nodes as their patch only (their per-trajectory rows
-  // go straight from the checkpoint to the archive at the end).
-  std::map<std::string, std::string> done;  // "kind:key" → JSON (analysis and merge: the patch)
-  store::visit_run_log(parts, [&](store::RunRecord&& r) {
-    if (r.kind == "analysis" || r.kind == "merge") done.emplace(r.kind + ":" + r.key, json::parse(r.json).at("patch").dump());
-    else done.emplace(r.kind + ":" + r.key, std::move(r.json));
-  });
-  comm.barrier();
   const store::TrajectoryStore trajectories(job.trajectories);
-  // A checkpoint is valid for the same job over the same trajectories (by content, not by file).
-  const std::string job_digest = to_hex(sha256(job.job_text));
+  const Units units(trajectories.size(), job.block, comm.size());
+  const std::uint64_t my_first = units.first_of_rank[static_cast<std::size_t>(comm.rank())];
+  const std::uint64_t my_end = units.first_of_rank[static_cast<std::size_t>(comm.rank()) + 1];
+  std::string skill_name;
+  const skill::SkillDir frozen = frozen_skill(job, skill_name);
+
+  // What earlier attempts of this job completed. Everyone reads before anyone writes. Kept: the
+  // decisions, this rank's unit patches and the merge nodes (per-trajectory rows go straight from
+  // the checkpoint to the archive at the end).
+  std::map<std::string, std::string> done;  // "kind:key" → JSON (analysis and merge: the patch)
+  std::string done_keys;
+  store::visit_run_log(parts, [&](store::RunRecord&& r) {
+    done_keys += r.kind + ":" + r.key + "\n";
+    if (r.kind == "analysis") {
+      const json record = json::parse(r.json);
+      const std::uint64_t unit = record.at("unit").get<std::uint64_t>();
+      if (unit >= my_first && unit < my_end) done.emplace(r.kind + ":" + r.key, record.at("patch").dump());
+    } else if (r.kind == "merge") {
+      done.emplace(r.kind + ":" + r.key, json::parse(r.json).at("patch").dump());
+    } else {
+      done.emplace(r.kind + ":" + r.key, std::move(r.json));
+    }
+  });
+  // Every rank must resume from the same checkpoint (a file system that shows a segment to one node
+  // and not to another would make the ranks disagree on what is left to do, and hang).
+  const auto seen = comm.all_gather(to_hex(sha256(done_keys)));
+  if (std::adjacent_find(seen.begin(), seen.end(), std::not_equal_to<>()) != seen.end())
+    throw Error(parts.string() + ": the ranks see different checkpoint files (is the file system shared and coherent?)");
+
+  // A checkpoint is valid for the same job (--set included) over the same starting skill and the
+  // same trajectories with the same outcomes, in the same order.
+  std::string skill_bytes;
+  for (const auto& [path, file] : frozen.files) skill_bytes += path + '\0' + file.bytes + '\0';
+  const std::string job_digest = to_hex(sha256(job.effective + '\0' + skill_bytes));
   const std::string store_digest = content_digest(trajectories);
   if (const auto it = done.find("job:job"); it != done.end()) {
     const json saved = json::parse(it->second);
     if (saved.at("sha256") != job_digest)
-      throw InputError(job.output.string() + ": holds a run of a different job (the job file changed); use another "
-                       "output directory, or remove this one to start over");
+      throw InputError(job.output.string() + ": holds a run of a different job (the job file, a --set value or the "
+                       "starting skill changed); use another output directory, or remove this one to start over");
     if (saved.at("trajectories_sha256") != store_digest)
       throw InputError(job.output.string() + ": holds a run over other trajectories (" + job.trajectories.string() +
                        " changed); use another output directory, or remove this one to start over");
@@ -275,12 +303,8 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
     log.add("job", "job", json{{"sha256", job_digest}, {"trajectories_sha256", store_digest}, {"job", job.job_text}}.dump());
     log.flush();
   }
-  const Units units(trajectories.size(), job.block, comm.size());
+
   summary.trajectories = trajectories.size();
-  const std::uint64_t my_first = units.first_of_rank[static_cast<std::size_t>(comm.rank())];
-  const std::uint64_t my_end = units.first_of_rank[static_cast<std::size_t>(comm.rank()) + 1];
-  std::string skill_name;
-  const skill::SkillDir frozen = frozen_skill(job, skill_name);
   consolidate::MergeOptions merge_options = job.merge;
   merge_options.skill = &frozen;  // merged patches are held to the skill engine's checks
   say(std::to_string(trajectories.size()) + " trajectories from " + job.trajectories.string() + " in " +
@@ -458,6 +482,9 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
   }
   metrics["consolidate_s"] = seconds_since(phase);
   metrics["peak_rss_mb_after_consolidate"] = comm.all_max(peak_rss_mb());
+  char host_name[256] = {};
+  gethostname(host_name, sizeof host_name - 1);
+  const auto hosts = comm.gather(std::string(host_name));
   comm.barrier();  // every checkpoint segment is on disk before rank 0 archives them
   if (!comm.is_main()) return summary;
 
@@ -519,8 +546,8 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
 
   // --- the archive, streamed from the checkpoint
   summary.archive = job.output / "run.h5";
-  if (fs::exists(summary.archive)) fs::remove(summary.archive);
-  store::RunArchiveWriter writer(summary.archive);
+  store::RunArchiveWriter writer(summary.archive);  // replaces an earlier run.h5 only when complete
+  std::uint64_t merge_rows = 0;
   {
     std::vector<store::RunArchive::Analysis> rows;
     std::vector<store::RunArchive::Node> nodes;
@@ -537,14 +564,21 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
                          node.at("level").get<std::int64_t>(), node.at("index").get<std::int64_t>(),
                          node.at("first_child").get<std::int64_t>(), node.at("last_child").get<std::int64_t>()});
         writer.append_merge(nodes), nodes.clear();
+        ++merge_rows;
       }
     });
     writer.append_analysis(rows);
   }
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
+  // Every trajectory analysed once, every node merged once: anything else is a broken checkpoint.
+  if (writer.analysis_rows() != trajectories.size() || (job.mode == "tree" && merge_rows != summary.merge_nodes))
+    throw Error(parts.string() + ": the checkpoint holds " + std::to_string(writer.analysis_rows()) + " analyses for " +
+                std::to_string(trajectories.size()) + " trajectories and " + std::to_string(merge_rows) +
+                " merge nodes for " + std::to_string(summary.merge_nodes) + "; remove the output directory and rerun");
+  std::set<std::string> distinct_hosts(hosts.begin(), hosts.end());
+  std::string host_list;
+  for (const auto& h : distinct_hosts) host_list += (host_list.empty() ? "" : ",") + h;
   archive.provenance = {{"command", command_line}, {"version", version()}, {"git_revision", git_revision()},
-                        {"ranks", comm.size()}, {"hosts", std::string(host)}, {"started", started_utc},
+                        {"ranks", comm.size()}, {"hosts", host_list}, {"started", started_utc},
                         {"finished", now_utc()}, {"trajectories", job.trajectories.string()},
                         {"analyst", job.analyst}, {"mode", job.mode}};
   for (const char* variable : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST"})

@@ -1,6 +1,11 @@
 #include "t2s/store/run_log.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <numeric>
 
 #include "t2s/core/error.hpp"
@@ -21,6 +26,15 @@ long long segment_seq(const std::string& name, const std::string& stem) {
   const std::string middle = name.substr(stem.size() + 1, name.size() - stem.size() - 4);
   if (middle.empty() || middle.size() > 12 || !std::all_of(middle.begin(), middle.end(), ::isdigit)) return -1;
   return std::stoll(middle);
+}
+
+// fsync(2) of a file or directory: a segment that survives a crash of the node is whole.
+void sync_to_disk(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path.string() + ": cannot open to sync: " + std::strerror(errno));
+  const int status = ::fsync(fd);
+  ::close(fd);
+  if (status != 0) throw Error(path.string() + ": cannot sync to disk: " + std::strerror(errno));
 }
 
 void write_strings(hid_t group, const std::string& name, const std::vector<RunRecord>& records,
@@ -76,7 +90,9 @@ void RunLogWriter::flush() {
     h5::write_dataset(group, "length", H5T_STD_U64LE, H5T_NATIVE_UINT64, lengths.data(), lengths.size(), 1);
     h5::write_dataset(group, "text", H5T_STD_U8LE, H5T_NATIVE_UINT8, text.data(), text.size(), 6);
   }
+  sync_to_disk(partial);  // the data reaches the disk before the name says the segment is complete
   fs::rename(partial, path);
+  sync_to_disk(directory_);
   ++next_seq_;
   buffer_.clear();
 }
@@ -124,7 +140,8 @@ void visit_run_log(const fs::path& directory, const std::function<void(RunRecord
       h5::read_range(h5::open_dataset(group, "text"), H5T_NATIVE_UINT8, 0, total, text.data());
       for (std::uint64_t i = 0; i < n; ++i) records.push_back({kinds[i], keys[i], text.substr(offsets[i], lengths[i])});
     } catch (const std::exception& e) {
-      throw Error(path.string() + ": cannot read this checkpoint segment: " + e.what());
+      throw Error(path.string() + ": cannot read this checkpoint segment (" + e.what() +
+                  "); remove it and rerun: its records are redone");
     }
     for (auto& r : records) visit(std::move(r));
   }

@@ -102,6 +102,37 @@ TEST(Features, ActionsAndSymptomsOfATrajectory) {
     EXPECT_FALSE(actions.count(absent)) << absent;
 }
 
+TEST(Features, HostileInputIsReadInBoundedTimeAndNeverCrashes) {
+  trace::Trajectory t;
+  t.outcome = {true, false, 0.0, nlohmann::json{{"message", std::string("bad \x1b[31mred\x07 \0x", 17)}}};
+  trace::Message call;
+  call.role = "assistant";
+  call.tool_calls.push_back({"c1", "python", std::string(100000, '[')});  // nesting that would overflow a recursive parser
+  std::string quotes;
+  for (int i = 0; i < 100000; ++i) quotes += "'a' ";  // quadratic if every quote rescanned the line
+  call.tool_calls.push_back({"c2", "python", nlohmann::json{{"code", quotes}}.dump()});
+  t.messages = {call};
+  const Features f = extract_features(t);
+  ASSERT_EQ(f.symptoms.size(), 1u);
+  for (char c : f.symptoms[0]) EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f) << f.symptoms[0];
+  EXPECT_TRUE(std::binary_search(f.actions.begin(), f.actions.end(), std::string("tool:python")));
+}
+
+TEST(Stats, AHabitOfToolsAloneNamesTheToolAndLessonsAreDistinct) {
+  // passing runs call a `verify` tool, failing ones never do; nothing else tells them apart
+  FeatureCounts total;
+  Evidence evidence;
+  std::vector<std::pair<Features, Label>> runs;
+  for (int i = 0; i < 20; ++i) runs.push_back({Features{{}, {"tool:bash", "tool:verify"}}, Label::success});
+  for (int i = 0; i < 20; ++i) runs.push_back({Features{{}, {"tool:bash"}}, Label::failure});
+  for (const auto& [f, l] : runs) total.add(f, l);
+  const Candidates cand = candidates(total, {});
+  for (const auto& [f, l] : runs) evidence.add(f, l, cand);
+  const auto found = lessons(total, cand, evidence, {});
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_NE(found[0].text.find("`verify` tool"), std::string::npos) << found[0].text;
+}
+
 // Every planted pattern is found as one lesson whose support is (nearly) the planted set, and
 // every lesson with a planted-size support is a planted pattern.
 TEST(Stats, RecoversThePlantedPatterns) {

@@ -191,6 +191,34 @@ TEST_F(Evolve, AnotherJobInTheSameOutputIsRefused) {
   EXPECT_NE(other.output.find("different job"), std::string::npos) << other.output;
 }
 
+TEST_F(Evolve, AnOverrideOnTheCommandLineIsAnotherJobToo) {
+  ASSERT_EQ(run("evolve " + job("override")).status, 0);
+  const auto other = run("evolve " + job("override") + " --set analyze.stats.min_support=5");
+  EXPECT_EQ(other.status, 2) << other.output;
+  EXPECT_NE(other.output.find("different job"), std::string::npos) << other.output;
+}
+
+TEST_F(Evolve, AKilledRunResumesAtAnotherRankCount) {
+  const auto reference = run("evolve " + job("ref3"));
+  ASSERT_EQ(reference.status, 0) << reference.output;
+  const std::string job_file = job("moved");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setpgid(0, 0);
+    const std::string command = kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(-pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto again = run_mpi(3, "evolve " + job_file);
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_EQ(tree(out("moved", "skill")), tree(out("ref3", "skill")));
+}
+
 TEST_F(Evolve, BadJobsAreRefusedWithTheKey) {
   const auto unknown = run("evolve " + job("bad1", "\n[consolidate]\nfan_inn = 3\n"));
   EXPECT_EQ(unknown.status, 2);

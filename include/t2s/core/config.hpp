@@ -41,6 +41,8 @@ class Config {
 
   const std::string& name() const { return name_; }
   const std::string& text() const { return text_; }  // the job file as written, for provenance
+  // Every value in force (the file with its --set overrides) as canonical JSON: what a run is.
+  std::string effective() const { return tree_.dump(); }
 
  private:
   const nlohmann::json* find(std::string_view key) const;

@@ -46,7 +46,8 @@ struct EvolveJob {
   consolidate::MergeOptions merge;
   consolidate::PrevalencePolicy prevalence;  // population is filled in by the run
   analyze::StatsOptions stats;
-  std::string job_text, job_name;      // for provenance and for refusing a different job's output
+  std::string job_text, job_name;      // for provenance
+  std::string effective;               // every value in force (--set included): what the checkpoint is for
 
   // Reads [evolve], [consolidate], [prevalence] and [analyze.stats]; unknown keys are refused.
   static EvolveJob from_config(const Config& config);

@@ -7,7 +7,7 @@
 //                     slurm_job_id, slurm_array_job_id, slurm_array_task_id; datasets job (the job
 //                     file's text), libraries (JSON)
 //   /analysis         per trajectory: id, analyst, status (ok / dropped / failed), reason, unit
-//                     (the analysis it was part of: "block/12" for stats, its id for LLM analysts),
+//                     (the analysis it was part of: "unit/12" for stats, its id for LLM analysts),
 //                     lessons (JSON list of the lesson ids it supports)
 //   /merge            per tree node: node ("L2/0"), level, index, first_child, last_child, status,
 //                     patch (JSON)
