@@ -51,7 +51,7 @@ TOML
 {
   echo "# Evolve benchmark, $(date +%F)"
   echo
-  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1e6}' /proc/meminfo); $RANKS MPI ranks; t2s $("$T2S" --version | head -1)."
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1e6}' /proc/meminfo); $RANKS MPI ranks; $("$T2S" --version | head -1)."
   echo
   echo "## Planted-pattern recovery (stats analysts)"
   echo
