@@ -177,7 +177,8 @@ struct LlmMerger::Impl {
         if (!used.contains({p, e})) unused.push_back(detail::edit_id(p, e));
     if (!unused.empty()) report.notes.push_back("input edits no output edit names: " + listed(unused));
     if (candidates.empty() && inputs > 0) return fallback(children, "the answer has no usable edit", report.notes);
-    auto kept = detail::resolve(std::move(candidates), &skill, report);
+    // The model's own duplicates are one edit, as in any merge.
+    auto kept = detail::resolve(detail::group(candidates, options.near_equal, report), &skill, report);
     if (kept.empty() && inputs > 0)
       return fallback(children, "no edit of the answer applies to the frozen skill", report.notes);
 

@@ -15,7 +15,7 @@ using detail::Candidate;
 
 struct Member {
   const skill::Edit* edit = nullptr;
-  std::string label;        // "p<child>.e<edit>", 1-based
+  const std::string* label = nullptr;
   std::size_t position = 0;  // in input order
   std::string normalized;
   std::vector<std::string> words;
@@ -81,31 +81,29 @@ skill::PatchOrigin merged_origin(std::span<const skill::Patch> children) {
 
 }  // namespace
 
-skill::Patch merge_deterministic(std::span<const skill::Patch> children, const MergeOptions& options,
-                                 MergeReport* report_out) {
-  MergeReport report;
+namespace detail {
+
+std::vector<Candidate> group(const std::vector<Candidate>& inputs, double near_equal, MergeReport& report) {
   std::vector<Member> members;
-  for (std::size_t c = 0; c < children.size(); ++c)
-    for (std::size_t e = 0; e < children[c].edits.size(); ++e) {
-      Member m;
-      m.edit = &children[c].edits[e];
-      m.label = detail::edit_id(c, e);
-      m.position = members.size();
-      m.normalized = detail::normalized_content(m.edit->content);
-      m.words = detail::words_of(m.normalized);
-      members.push_back(std::move(m));
-    }
-  report.edits_in = members.size();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    Member m;
+    m.edit = &inputs[i].edit;
+    m.label = &inputs[i].label;
+    m.position = i;
+    m.normalized = normalized_content(m.edit->content);
+    m.words = words_of(m.normalized);
+    members.push_back(std::move(m));
+  }
 
   // Each edit joins the most alike group at its place (ties: the earlier group), else starts one.
   std::vector<Group> groups;
   std::map<std::string, std::vector<std::size_t>> at_place;  // place → its groups, in creation order
   for (std::size_t i = 0; i < members.size(); ++i) {
-    auto& candidates = at_place[detail::place_key(*members[i].edit)];
+    auto& candidates = at_place[place_key(*members[i].edit)];
     std::size_t best = groups.size();
     double best_likeness = -1.0;
     for (const auto g : candidates) {
-      const double l = likeness(members[i], members[groups[g].kept], options.near_equal);
+      const double l = likeness(members[i], members[groups[g].kept], near_equal);
       if (l > best_likeness) {
         best = g;
         best_likeness = l;
@@ -128,7 +126,7 @@ skill::Patch merge_deterministic(std::span<const skill::Patch> children, const M
       for (std::size_t x = 0; x < list.size(); ++x)
         for (std::size_t y = x + 1; y < list.size() && groups[list[x]].alive; ++y) {
           auto &a = groups[list[x]], &b = groups[list[y]];
-          if (!b.alive || likeness(members[a.kept], members[b.kept], options.near_equal) < 0) continue;
+          if (!b.alive || likeness(members[a.kept], members[b.kept], near_equal) < 0) continue;
           absorb(a, b, members);
           changed = true;
         }
@@ -140,20 +138,33 @@ skill::Patch merge_deterministic(std::span<const skill::Patch> children, const M
     if (g.alive) alive.push_back(&g);
   std::sort(alive.begin(), alive.end(),
             [&](const Group* a, const Group* b) { return a->position(members) < b->position(members); });
-  std::vector<Candidate> candidates;
+  std::vector<Candidate> out;
   for (const auto* g : alive) {
-    Candidate c{*members[g->kept].edit, members[g->members.front()].label};
+    Candidate c{*members[g->kept].edit, *members[g->members.front()].label};
     c.edit.support = g->support;
     if (g->members.size() > 1) {
       std::vector<std::string> labels;
-      for (const auto m : g->members) labels.push_back(members[m].label);
+      for (const auto m : g->members) labels.push_back(*members[m].label);
       report.grouped += g->members.size() - 1;
-      report.notes.push_back(joined(labels, " + ") + " are one " + detail::describe_edit(c.edit) + ": kept the text of " +
-                             members[g->kept].label + ", support " + std::to_string(c.edit.support.size()));
+      report.notes.push_back(joined(labels, " + ") + " are one " + describe_edit(c.edit) + ": kept the text of " +
+                             *members[g->kept].label + ", support " + std::to_string(c.edit.support.size()));
       c.label = joined(labels, "+");
     }
-    candidates.push_back(std::move(c));
+    out.push_back(std::move(c));
   }
+  return out;
+}
+
+}  // namespace detail
+
+skill::Patch merge_deterministic(std::span<const skill::Patch> children, const MergeOptions& options,
+                                 MergeReport* report_out) {
+  MergeReport report;
+  std::vector<Candidate> inputs;
+  for (std::size_t c = 0; c < children.size(); ++c)
+    for (std::size_t e = 0; e < children[c].edits.size(); ++e) inputs.push_back({children[c].edits[e], detail::edit_id(c, e)});
+  report.edits_in = inputs.size();
+  auto candidates = detail::group(inputs, options.near_equal, report);
   const auto kept = detail::resolve(std::move(candidates), options.skill, report);
 
   skill::Patch out;

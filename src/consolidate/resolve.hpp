@@ -1,5 +1,5 @@
-// consolidate (private): the last step of every merge, deterministic or LLM: conflicts resolved
-// by support, then (with a frozen skill) what the skill engine still refuses removed.
+// consolidate (private): the last steps of every merge, deterministic or LLM: equal edits grouped,
+// conflicts resolved by support, then (with a frozen skill) what the skill engine refuses removed.
 #pragma once
 
 #include <optional>
@@ -17,6 +17,10 @@ struct Candidate {
   skill::Edit edit;
   std::string label;  // how reports name it ("p2.e5", "edits[3]")
 };
+
+// Equal and near-equal candidates at the same place become one (see consolidate/merge.hpp), in the
+// order of each group's first member, with the union of their supports; groupings are noted.
+std::vector<Candidate> group(const std::vector<Candidate>& inputs, double near_equal, MergeReport& report);
 
 // Why `a` and `b` cannot be in one patch, from their fields alone; nothing when they can.
 std::optional<std::string> conflict_between(const skill::Edit& a, const skill::Edit& b);

@@ -212,6 +212,23 @@ TEST(LlmMerge, ConflictsAndAnchorsTheModelGotWrongAreResolvedByTheProgram) {
   EXPECT_TRUE(applies(outcome.patch));
 }
 
+TEST(LlmMerge, TheModelsOwnDuplicatesBecomeOneEdit) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(R"({"rules": [{"respond": {"content": "unused"}}]})");
+  auto client = client_for(server);
+  LlmMerger merger(client, spreadsheet_skill(), {});
+  const json answer = {
+      {"edits",
+       {answer_edit("append_to_section", "## Formulas", "- Recalculate after writing formulas.", {"p1.e1"}),
+        answer_edit("append_to_section", "## Formulas", "* recalculate after writing formulas", {"p2.e1"})}}};
+  const auto outcome = merger.read_answer(children(), answer);
+  ASSERT_FALSE(outcome.fallback) << outcome.fallback_reason;
+  ASSERT_EQ(outcome.patch.edits.size(), 1u);
+  EXPECT_EQ(outcome.patch.edits[0].support, (Ids{"t1", "t3", "t4"}));
+  EXPECT_EQ(outcome.patch.edits[0].content, "* recalculate after writing formulas");  // the larger support
+  EXPECT_EQ(outcome.report.grouped, 1u);
+}
+
 TEST(LlmMerge, ChildrenWithoutEditsNeedNoCall) {
   T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
   ScriptedServer server(R"({"rules": [{"respond": {"content": "unused"}}]})");

@@ -108,7 +108,8 @@ struct MergeOutcome {
 // - gives each edit the union of its sources' supports; unknown ids are reported, edits with no
 //   valid source are dropped and reported; input edits no output edit names are reported (the
 //   model may drop duplicates and specifics on purpose);
-// - resolves conflicts and checks the result against the frozen skill as merge_deterministic does.
+// - groups its equal and near-equal edits, resolves conflicts and checks the result against the
+//   frozen skill, as merge_deterministic does.
 // It falls back to merge_deterministic (with the reason) when the call fails after the client's
 // retries and repair round, when the answer cannot be read, when it has more edits or bigger texts
 // than the limits, or when no usable edit is left although the children had edits. Children
