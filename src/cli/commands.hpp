@@ -8,6 +8,8 @@
 #include <iostream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "t2s/mpi/comm.hpp"
 
 namespace t2s::cli {
@@ -19,6 +21,9 @@ struct Context {
   std::ostream& err() const { return comm.is_main() ? std::cerr : null_stream(); }
   static std::ostream& null_stream();
 };
+
+// Versions of the libraries t2s runs with (for --version and for run provenance).
+nlohmann::json library_versions();
 
 void add_ingest_command(CLI::App& app, Context& context);
 void add_inspect_command(CLI::App& app, Context& context);

@@ -20,7 +20,7 @@ void run_evolve_command(const EvolveArgs& args, Context& context, const std::str
   Config config = Config::load(args.job);
   for (const auto& assignment : args.sets) config.set(assignment);
   const auto job = pipeline::EvolveJob::from_config(config);
-  pipeline::run_evolve(job, context.comm, context.out(), command_line);
+  pipeline::run_evolve(job, context.comm, context.out(), command_line, library_versions());
 }
 
 }  // namespace

@@ -18,9 +18,7 @@ std::ostream& Context::null_stream() {
   return sink;
 }
 
-namespace {
-
-std::string version_text() {
+nlohmann::json library_versions() {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
   char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = "";
@@ -31,10 +29,21 @@ std::string version_text() {
   std::string boost = BOOST_LIB_VERSION;
   for (auto& c : boost)
     if (c == '_') c = '.';
+  return {{"hdf5", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
+          {"mpi", mpi},
+          {"boost", boost},
+          {"simdjson", std::to_string(simdjson::SIMDJSON_VERSION_MAJOR) + "." +
+                           std::to_string(simdjson::SIMDJSON_VERSION_MINOR) + "." +
+                           std::to_string(simdjson::SIMDJSON_VERSION_REVISION)}};
+}
+
+namespace {
+
+std::string version_text() {
+  const auto libraries = library_versions();
   return std::string("t2s ") + version() + " (git " + git_revision() + ")\n" + "HDF5 " +
-         std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release) + ", " + mpi +
-         ", Boost " + boost + ", simdjson " + std::to_string(simdjson::SIMDJSON_VERSION_MAJOR) + "." +
-         std::to_string(simdjson::SIMDJSON_VERSION_MINOR) + "." + std::to_string(simdjson::SIMDJSON_VERSION_REVISION);
+         libraries["hdf5"].get<std::string>() + ", " + libraries["mpi"].get<std::string>() + ", Boost " +
+         libraries["boost"].get<std::string>() + ", simdjson " + libraries["simdjson"].get<std::string>();
 }
 
 int run(int argc, char** argv, Context& context) {

@@ -243,7 +243,8 @@ EvolveJob EvolveJob::from_config(const Config& config) {
 
 // ------------------------------------------------------------------------------------------ run
 
-EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostream& out, const std::string& command_line) {
+EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostream& out, const std::string& command_line,
+                         const nlohmann::json& libraries) {
   const auto started = std::chrono::steady_clock::now();
   const std::string started_utc = now_utc();
   json metrics = json::object();
@@ -588,6 +589,7 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
       archive.provenance[key] = std::string(value);
     }
   archive.job_text = job.job_text;
+  archive.libraries = libraries;
   archive.skill_name = skill_name;
   archive.skill_valid = true;
   for (const auto& [path, file] : result.files) archive.skill_files.emplace_back(path, file.bytes);

@@ -177,7 +177,17 @@ void RunArchiveWriter::finish(const RunArchive& a) {
     std::vector<File> files;
     for (const auto& [p, b] : a.skill_files) files.push_back({p, b});
     write_text_column(skill, "path", files, &File::path);
-    write_text_column(skill, "bytes", files, &File::bytes);
+    // file bytes as one uint8 blob (a file may hold anything, NUL included)
+    std::vector<std::uint64_t> offsets, lengths;
+    std::string blob;
+    for (const auto& f : files) {
+      offsets.push_back(blob.size());
+      lengths.push_back(f.bytes.size());
+      blob += f.bytes;
+    }
+    h5::write_dataset(skill, "offset", H5T_STD_U64LE, H5T_NATIVE_UINT64, offsets.data(), offsets.size(), 1);
+    h5::write_dataset(skill, "length", H5T_STD_U64LE, H5T_NATIVE_UINT64, lengths.data(), lengths.size(), 1);
+    h5::write_dataset(skill, "bytes", H5T_STD_U8LE, H5T_NATIVE_UINT8, blob.data(), blob.size(), 6);
     write_text(skill, "validation", a.validation);
 
     h5::Handle metrics = h5::create_group(file, "metrics");
@@ -242,8 +252,17 @@ RunArchive read_run_archive(const fs::path& path, bool with_analysis) {
     h5::Handle skill = open_group(file, "skill");
     a.skill_name = h5::read_string_attribute(skill, "name");
     a.skill_valid = h5::read_int_attribute(skill, "valid") != 0;
-    const auto file_paths = read_text_column(skill, "path"), bytes = read_text_column(skill, "bytes");
-    for (std::size_t i = 0; i < file_paths.size(); ++i) a.skill_files.emplace_back(file_paths[i], bytes[i]);
+    const auto file_paths = read_text_column(skill, "path");
+    std::vector<std::uint64_t> offsets(file_paths.size()), lengths(file_paths.size());
+    h5::read_range(h5::open_dataset(skill, "offset"), H5T_NATIVE_UINT64, 0, offsets.size(), offsets.data());
+    h5::read_range(h5::open_dataset(skill, "length"), H5T_NATIVE_UINT64, 0, lengths.size(), lengths.data());
+    h5::Handle blob = h5::open_dataset(skill, "bytes");
+    std::string bytes(rows_of(blob), '\0');
+    h5::read_range(blob, H5T_NATIVE_UINT8, 0, bytes.size(), bytes.data());
+    for (std::size_t i = 0; i < file_paths.size(); ++i) {
+      if (offsets[i] > bytes.size() || lengths[i] > bytes.size() - offsets[i]) throw InputError("/skill: file " + file_paths[i] + " lies outside /skill/bytes");
+      a.skill_files.emplace_back(file_paths[i], bytes.substr(offsets[i], lengths[i]));
+    }
     a.validation = read_text_column(skill, "validation").at(0);
     a.metrics = nlohmann::json::parse(read_text_column(open_group(file, "metrics"), "json").at(0));
   } catch (const InputError& e) {

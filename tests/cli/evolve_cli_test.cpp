@@ -184,6 +184,37 @@ TEST_F(Evolve, ARunArchiveListsLessonsWithPrevalenceAndSources) {
   EXPECT_NE(h5py.output.find("[evolve]"), std::string::npos) << h5py.output;
 }
 
+// A hand-written starting skill is deepened: its own text and files (a binary one too) carry through
+// to the result and into the archive byte for byte.
+TEST_F(Evolve, AStartingSkillIsDeepenedAndArchivedWhole) {
+  const std::string binary("PNG\0\x01\xff\n\0end", 13);
+  local_.write("start/sheet-start/SKILL.md",
+               "---\nname: sheet-start\ndescription: Editing spreadsheets by hand-written rules.\n---\n\n# Sheets\n\n"
+               "## Rules\n\nSave to outputs/.\n");
+  local_.write("start/sheet-start/assets/logo.png", binary);
+  const auto result = run("evolve " + job("deepen", "skill = \"" + (local_ / "start/sheet-start").string() + "\"\n"));
+  ASSERT_EQ(result.status, 0) << result.output;
+  const fs::path skill = out("deepen", "skill/sheet-start");
+  EXPECT_EQ(read_file(skill / "assets/logo.png"), binary);
+  const std::string body = read_file(skill / "SKILL.md");
+  EXPECT_NE(body.find("## Rules\n\nSave to outputs/."), std::string::npos) << body;
+  EXPECT_NE(body.find("## Known failure modes"), std::string::npos) << body;
+  const auto h5py = t2s::test::run_command(
+      "/usr/bin/python3 -c \"import h5py,sys,json; f=h5py.File(sys.argv[1]); s=f['skill']; "
+      "paths=list(s['path'].asstr()[:]); i=paths.index('assets/logo.png'); o,n=int(s['offset'][i]),int(s['length'][i]); "
+      "sys.stdout.write(s['bytes'][o:o+n].tobytes().hex()+' '+str(sorted(json.loads(f['provenance/libraries'].asstr()[0]))))\" " +
+      out("deepen", "run.h5").string());
+  ASSERT_EQ(h5py.status, 0) << h5py.output;
+  std::string hex;
+  for (unsigned char c : binary) {
+    static const char* digits = "0123456789abcdef";
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  EXPECT_EQ(h5py.output.substr(0, hex.size()), hex) << h5py.output;
+  EXPECT_NE(h5py.output.find("hdf5"), std::string::npos) << h5py.output;
+}
+
 TEST_F(Evolve, AnotherJobInTheSameOutputIsRefused) {
   ASSERT_EQ(run("evolve " + job("shared")).status, 0);
   const auto other = run("evolve " + job("shared", "\n[consolidate]\nfan_in = 3\n"));

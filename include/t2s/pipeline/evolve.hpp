@@ -64,7 +64,8 @@ struct EvolveSummary {
 // Runs the job on every rank of `comm`; rank 0 prints progress and the final report to `out`.
 // Returns the summary (complete on rank 0). Throws InputError for a bad job or input, Error when
 // the work fails (e.g. the result would not be a valid skill: nothing is written then).
+// `command_line` and `libraries` (name → version) go into the archive's provenance.
 EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostream& out,
-                         const std::string& command_line);
+                         const std::string& command_line, const nlohmann::json& libraries = nlohmann::json::object());
 
 }  // namespace t2s::pipeline

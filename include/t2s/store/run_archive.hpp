@@ -14,7 +14,9 @@
 //   /lessons          per lesson of the final patch: id, kind, placement (SKILL.md, references/…,
 //                     dropped), support_count, population, text, support (JSON list of ids),
 //                     merge_path (JSON list)
-//   /skill            attrs name, valid; datasets path, bytes (the files written), validation (JSON)
+//   /skill            attrs name, valid; datasets path (per file), offset, length (uint64: where the
+//                     file sits in bytes), bytes (uint8, deflated: the files written, back to back),
+//                     validation (JSON)
 //   /metrics          dataset json (per-stage timings and counts)
 #pragma once
 
