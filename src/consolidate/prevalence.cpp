@@ -54,15 +54,6 @@ std::string lf_trimmed(std::string_view text) {
   return out;
 }
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> lines;
-  for (std::size_t start = 0;;) {
-    const auto end = text.find('\n', start);
-    lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
-    if (end == std::string::npos) return lines;
-    start = end + 1;
-  }
-}
 
 std::string join(const std::vector<std::string>& lines) {
   std::string out;
@@ -113,9 +104,9 @@ std::string share(std::size_t support, std::uint64_t population) {
 // bold lines and links re-relativised. Nothing (and `why`) when a link would not resolve there.
 std::optional<std::string> entry_text(const Edit& edit, std::uint64_t population, const skill::SkillDir& view,
                                       const std::string& file, std::string& why) {
-  auto lines = split(lf_trimmed(edit.content));
-  std::vector<std::string> terminated;
-  for (const auto& line : lines) terminated.push_back(line + "\n");
+  const auto terminated = skill::split_lines(lf_trimmed(edit.content) + "\n");
+  std::vector<std::string> lines;
+  for (const auto& line : terminated) lines.emplace_back(skill::line_text(line));
   const auto fenced = skill::fenced_lines(terminated);
   for (std::size_t i = 0; i < lines.size(); ++i)
     if (!fenced[i])

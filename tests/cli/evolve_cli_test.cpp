@@ -45,6 +45,24 @@ std::map<std::string, std::string> tree(const fs::path& dir) {
   return files;
 }
 
+// Starts `mpiexec -n RANKS t2s evolve JOB` in its own process group and kills all of it after
+// `delay_ms`, wherever it is.
+void kill_evolve_after(int ranks, const std::string& job_file, int delay_ms) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setpgid(0, 0);
+    const std::string command =
+        kLauncher + " -n " + std::to_string(ranks) + " " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  kill(-pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
 // One corpus and store for the whole suite (made with the real binary).
 class Evolve : public ::testing::Test {
  protected:
@@ -132,19 +150,7 @@ TEST_F(Evolve, ResumesAfterAKillWithoutRedoingOrLosingWork) {
   for (int delay_ms : {150, 400, 800}) {
     const std::string name = "killed" + std::to_string(delay_ms);
     const std::string job_file = job(name);
-    // start a 2-rank run in its own process group and kill all of it after a while
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      setpgid(0, 0);
-      const std::string command = kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1";
-      execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
-      _exit(127);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    kill(-pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    kill_evolve_after(2, job_file, delay_ms);
     const auto again = run_mpi(2, "evolve " + job_file);
     ASSERT_EQ(again.status, 0) << again.output;
     resumed_some = resumed_some || again.output.find("from the checkpoint") != std::string::npos;
@@ -233,18 +239,7 @@ TEST_F(Evolve, AKilledRunResumesAtAnotherRankCount) {
   const auto reference = run("evolve " + job("ref3"));
   ASSERT_EQ(reference.status, 0) << reference.output;
   const std::string job_file = job("moved");
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setpgid(0, 0);
-    const std::string command = kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
-    _exit(127);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  kill(-pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  kill_evolve_after(2, job_file, 500);
   const auto again = run_mpi(3, "evolve " + job_file);
   ASSERT_EQ(again.status, 0) << again.output;
   EXPECT_EQ(tree(out("moved", "skill")), tree(out("ref3", "skill")));
