@@ -13,7 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kInstructions = R"(You consolidate what analysts learned about an agent skill.
+constexpr std::string_view kInstructionsHead = R"(You consolidate what analysts learned about an agent skill.
 
 Each analyst studied agent trajectories against the same frozen version of the skill (shown in the user message) and proposed a patch: a list of edits to the skill's files. Every input edit has an id such as "p2.e5" (patch 2, edit 5) and a support count: how many trajectories back it. Merge all candidate patches into ONE patch that will be applied to the frozen skill.
 
@@ -24,14 +24,9 @@ How to merge:
 4. Prefer general over specific. Word each lesson so it helps on other tasks of the same kind: replace file names, values and ids from one task with the general rule they illustrate. Never invent a lesson that no input edit states.
 5. Cite sources. Every output edit lists in "sources" the ids of all the input edits it comes from (for example ["p1.e2", "p3.e1"]). The program computes support from these ids; do not write a support field.
 
-Rules the program enforces (an edit that breaks one is discarded):
-- Only SKILL.md and references/NAME.md may be edited. Never touch scripts/ or licence files.
-- Ops: insert_after and insert_before put "content" on new lines after / before the line holding "target_text" (searched within "target_section" when given); append_to_section adds "content" at the end of "target_section"; replace_in_section turns "old_text" into "content" (within "target_section" when given); add_section adds the heading "target_section" (with its level, like "## Pitfalls") and "content" as its body, after the section "after_section" or at the end of the file; delete_section removes "target_section"; create makes a new file references/NAME.md with "content" and needs a SKILL.md edit that links it; delete_file removes a reference file.
-- Copy anchors ("target_text", "old_text") and section names exactly from the frozen skill; an anchor must occur exactly once where it is searched. An edit cannot anchor on text that another edit adds.
-- No two edits may change overlapping lines. A heading may be added only once and never duplicate an existing one.
-- Keep SKILL.md short: the agent reads all of it on every task.
+)";
 
-Answer with one JSON object and nothing else:
+constexpr std::string_view kInstructionsTail = R"(Answer with one JSON object and nothing else:
 {"reasoning": "what you merged and why, in a few sentences",
  "edits": [{"file": "SKILL.md", "op": "append_to_section", "target_section": "## Section", "target_text": null, "old_text": null, "after_section": null, "content": "- The lesson.", "sources": ["p1.e1", "p2.e3"]}],
  "changelog": ["one line per change"]}
@@ -53,33 +48,20 @@ std::string fence_for(std::string_view text) {
   return std::string(std::max<std::size_t>(3, longest + 1), '`');
 }
 
-json nullable_text() {
-  return {{"type", json::array({"string", "null"})}, {"maxLength", kMaxTextBytes}};
-}
-
 }  // namespace
 
-std::string_view merge_instructions() { return kInstructions; }
+std::string_view merge_instructions() {
+  static const std::string text =
+      std::string(kInstructionsHead) + std::string(skill::edit_rules_prompt()) + "\n" + std::string(kInstructionsTail);
+  return text;
+}
 
 json merge_answer_schema(std::size_t max_edits) {
-  const json edit = {
-      {"type", "object"},
-      {"properties",
-       {{"file", {{"type", "string"}, {"maxLength", 512}}},
-        {"op",
-         {{"type", "string"},
-          {"enum", json::array({"insert_after", "insert_before", "append_to_section", "replace_in_section",
-                                "add_section", "delete_section", "create", "delete_file"})}}},
-        {"target_section", nullable_text()},
-        {"target_text", nullable_text()},
-        {"old_text", nullable_text()},
-        {"after_section", nullable_text()},
-        {"content", nullable_text()},
-        {"sources",
-         {{"type", "array"},
-          {"items", {{"type", "string"}, {"maxLength", 64}}},
-          {"maxItems", std::max<std::size_t>(max_edits, 1)}}}}},
-      {"required", json::array({"file", "op", "sources"})}};
+  json edit = skill::edit_schema(kMaxTextBytes);
+  edit["properties"]["sources"] = {{"type", "array"},
+                                   {"items", {{"type", "string"}, {"maxLength", 64}}},
+                                   {"maxItems", std::max<std::size_t>(max_edits, 1)}};
+  edit["required"].push_back("sources");
   return {{"type", "object"},
           {"properties",
            {{"reasoning", {{"type", "string"}, {"maxLength", kMaxReasoningBytes}}},
@@ -92,7 +74,7 @@ json merge_answer_schema(std::size_t max_edits) {
 }
 
 std::string merge_prompt_hash() {
-  std::string text(kInstructions);
+  std::string text(merge_instructions());
   text += "\n";
   text += kLayout;
   text += "\n";

@@ -12,12 +12,14 @@
 #include <ostream>
 #include <set>
 
+#include "progress.hpp"
 #include "t2s/core/error.hpp"
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/skill/apply.hpp"
 #include "t2s/skill/skill_dir.hpp"
 #include "t2s/skill/validate.hpp"
+#include "t2s/store/llm_recording.hpp"
 #include "t2s/store/run_archive.hpp"
 #include "t2s/store/run_log.hpp"
 #include "t2s/store/trajectory_store.hpp"
@@ -178,10 +180,21 @@ EvolveJob EvolveJob::from_config(const Config& config) {
   EvolveJob job;
   job.job_text = config.text();
   job.job_name = config.name();
-  job.effective = config.effective();
+  {
+    // What a checkpoint is for: every value in force, except where the model server is and how it
+    // is reached (a requeued job may find its server elsewhere).
+    json effective = json::parse(config.effective());
+    if (auto llm = effective.find("llm"); llm != effective.end() && llm->is_object()) {
+      json kept = json::object();
+      if (llm->contains("model")) kept["model"] = (*llm)["model"];
+      *llm = kept;
+    }
+    job.effective = effective.dump();
+  }
+  const std::string& name = config.name();
   const auto required = [&](const char* key) {
     auto value = config.string(key);
-    if (!value || value->empty()) throw InputError(config.name() + ": " + key + " is required");
+    if (!value || value->empty()) throw InputError(name + ": " + key + " is required");
     return *value;
   };
   job.trajectories = required("evolve.trajectories");
@@ -192,378 +205,735 @@ EvolveJob EvolveJob::from_config(const Config& config) {
                         .value_or("Lessons mined by trace2skill from agent trajectories: failure modes that recur and "
                                   "the habits of successful runs. Use when working on the tasks these runs came from.");
   job.analyst = config.string("evolve.analyst").value_or("stats");
-  if (job.analyst != "stats")
-    throw InputError(config.name() + ": evolve.analyst: \"" + job.analyst +
-                     "\" is not available in this build; the analysts are: stats");
+  if (job.analyst != "stats" && job.analyst != "success" && job.analyst != "error" && job.analyst != "llm")
+    throw InputError(name + ": evolve.analyst: \"" + job.analyst +
+                     "\" is not an analyst; use \"stats\" (no LLM), \"success\", \"error\" or \"llm\" (success and error)");
   const auto positive = [&](const char* key, std::uint64_t fallback) {
     const auto value = config.integer(key);
     if (!value) return fallback;
-    if (*value < 1) throw InputError(config.name() + ": " + key + ": must be at least 1");
+    if (*value < 1) throw InputError(name + ": " + key + ": must be at least 1");
     return static_cast<std::uint64_t>(*value);
   };
   job.block = positive("evolve.block", job.block);
   job.checkpoint_every = positive("evolve.checkpoint_every", job.checkpoint_every);
+  if (const auto seconds = config.number("evolve.checkpoint_seconds")) {
+    if (!(*seconds >= 0 && *seconds <= 3600)) throw InputError(name + ": evolve.checkpoint_seconds: must be in [0, 3600]");
+    job.checkpoint_seconds = *seconds;
+  }
+  job.tool_threads = static_cast<unsigned>(std::min<std::uint64_t>(positive("evolve.tool_threads", job.tool_threads), 256));
   job.mode = config.string("evolve.mode").value_or("tree");
   if (job.mode != "tree" && job.mode != "sequential")
-    throw InputError(config.name() + ": evolve.mode: must be \"tree\" or \"sequential\", not \"" + job.mode + "\"");
+    throw InputError(name + ": evolve.mode: must be \"tree\" or \"sequential\", not \"" + job.mode + "\"");
 
   job.tree.fan_in = positive("consolidate.fan_in", job.tree.fan_in);
-  if (job.tree.fan_in < 2) throw InputError(config.name() + ": consolidate.fan_in: must be at least 2");
+  if (job.tree.fan_in < 2) throw InputError(name + ": consolidate.fan_in: must be at least 2");
   if (const auto levels = config.integer("consolidate.max_levels")) {
-    if (*levels < 0) throw InputError(config.name() + ": consolidate.max_levels: must be 0 (unlimited) or more");
+    if (*levels < 0) throw InputError(name + ": consolidate.max_levels: must be 0 (unlimited) or more");
     job.tree.max_levels = static_cast<std::uint64_t>(*levels);
   }
-  if (const auto merge = config.string("consolidate.merge"); merge && *merge != "deterministic")
-    throw InputError(config.name() + ": consolidate.merge: \"" + *merge + "\" is not available in this build; use \"deterministic\"");
+  job.merge_kind = config.string("consolidate.merge").value_or("deterministic");
+  if (job.merge_kind != "deterministic" && job.merge_kind != "llm")
+    throw InputError(name + ": consolidate.merge: must be \"deterministic\" or \"llm\", not \"" + job.merge_kind + "\"");
   if (const auto near = config.number("consolidate.near_equal")) {
-    if (!(*near > 0 && *near <= 1)) throw InputError(config.name() + ": consolidate.near_equal: must be in (0, 1]");
+    if (!(*near > 0 && *near <= 1)) throw InputError(name + ": consolidate.near_equal: must be in (0, 1]");
     job.merge.near_equal = *near;
+  }
+  job.llm_merge.near_equal = job.merge.near_equal;
+  if (const auto tokens = config.integer("consolidate.max_tokens")) {
+    if (*tokens < 16) throw InputError(name + ": consolidate.max_tokens: must be at least 16");
+    job.llm_merge.max_tokens = static_cast<int>(std::min<std::int64_t>(*tokens, 1 << 20));
   }
 
   if (const auto fraction = config.number("prevalence.min_fraction")) {
-    if (!(*fraction >= 0 && *fraction <= 1)) throw InputError(config.name() + ": prevalence.min_fraction: must be in [0, 1]");
+    if (!(*fraction >= 0 && *fraction <= 1)) throw InputError(name + ": prevalence.min_fraction: must be in [0, 1]");
     job.prevalence.min_fraction = *fraction;
   }
   if (const auto support = config.integer("prevalence.min_support")) {
-    if (*support < 0) throw InputError(config.name() + ": prevalence.min_support: must be 0 or more");
+    if (*support < 0) throw InputError(name + ": prevalence.min_support: must be 0 or more");
     job.prevalence.min_support = static_cast<std::uint64_t>(*support);
   }
   if (const auto rare = config.string("prevalence.rare")) {
     if (*rare == "references") job.prevalence.rare = consolidate::PrevalencePolicy::Rare::references;
     else if (*rare == "drop") job.prevalence.rare = consolidate::PrevalencePolicy::Rare::drop;
-    else throw InputError(config.name() + ": prevalence.rare: must be \"references\" or \"drop\", not \"" + *rare + "\"");
+    else throw InputError(name + ": prevalence.rare: must be \"references\" or \"drop\", not \"" + *rare + "\"");
   }
   if (const auto file = config.string("prevalence.references_file")) job.prevalence.references_file = *file;
 
-  job.stats = analyze::StatsOptions::from_json(config.table("analyze.stats"), config.name() + ": [analyze.stats]");
-  for (const char* table : {"evolve", "consolidate", "prevalence", "analyze"})
+  job.stats = analyze::StatsOptions::from_json(config.table("analyze.stats"), name + ": [analyze.stats]");
+  job.analysts = analyze::AnalystOptions::from_json(config.table("analyze.llm"), name + ": [analyze.llm]");
+  job.llm_merge.model = job.analysts.model;
+
+  LlmSettings& llm = job.llm;
+  llm.base_url = config.string("llm.base_url").value_or("");
+  llm.model = config.string("llm.model").value_or("");
+  llm.api_key_env = config.string("llm.api_key_env").value_or(llm.api_key_env);
+  llm.api_key_file = config.string("llm.api_key_file").value_or("");
+  llm.max_in_flight = static_cast<std::size_t>(std::min<std::uint64_t>(positive("llm.max_in_flight", llm.max_in_flight), 4096));
+  llm.record = config.string("llm.record").value_or(llm.record);
+  (void)llm::parse_record_mode(llm.record == "automatic" ? "auto" : llm.record);  // InputError naming the value
+  if (const auto paths = config.strings("llm.replay_from"))
+    for (const auto& path : *paths) llm.replay_from.emplace_back(path);
+  if (const auto timeout = config.number("llm.timeout_s")) {
+    if (!(*timeout > 0)) throw InputError(name + ": llm.timeout_s: must be more than 0");
+    llm.timeout_s = *timeout;
+  }
+  llm.max_attempts = static_cast<int>(std::min<std::uint64_t>(positive("llm.max_attempts", static_cast<std::uint64_t>(llm.max_attempts)), 100));
+  if (const auto seed = config.integer("llm.seed")) llm.seed = static_cast<std::uint64_t>(*seed);
+
+  for (const char* table : {"evolve", "consolidate", "prevalence", "analyze", "llm"})
     if (config.has(table)) config.reject_unread(table);
   return job;
 }
 
 // ------------------------------------------------------------------------------------------ run
 
-EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostream& out, const std::string& command_line,
-                         const nlohmann::json& libraries) {
-  const auto started = std::chrono::steady_clock::now();
-  const std::string started_utc = now_utc();
-  json metrics = json::object();
-  const auto say = [&](const std::string& line) {
-    if (comm.is_main()) out << "[evolve] " << line << std::endl;
-  };
-  EvolveSummary summary;
-  const fs::path parts = job.output / "parts";
+namespace {
 
-  const store::TrajectoryStore trajectories(job.trajectories);
-  const Units units(trajectories.size(), job.block, comm.size());
-  const std::uint64_t my_first = units.first_of_rank[static_cast<std::size_t>(comm.rank())];
-  const std::uint64_t my_end = units.first_of_rank[static_cast<std::size_t>(comm.rank()) + 1];
-  std::string skill_name;
-  const skill::SkillDir frozen = frozen_skill(job, skill_name);
+// The leaves of the merge tree: leaf j belongs to the rank r with first_of_rank[r] <= j <
+// first_of_rank[r + 1]; a rank holds the patches (JSON) of its own leaves.
+struct Leaves {
+  std::vector<std::uint64_t> first_of_rank{0};  // plus the end
+  std::map<std::uint64_t, std::string> mine;
+  std::uint64_t count() const { return first_of_rank.back(); }
+  int owner(std::uint64_t leaf) const {
+    const auto it = std::upper_bound(first_of_rank.begin(), first_of_rank.end(), leaf);
+    return static_cast<int>(it - first_of_rank.begin()) - 1;
+  }
+};
 
-  // What earlier attempts of this job completed. Everyone reads before anyone writes. Kept: the
-  // decisions, this rank's unit patches and the merge nodes (per-trajectory rows go straight from
-  // the checkpoint to the archive at the end).
-  std::map<std::string, std::string> done;  // "kind:key" → JSON (analysis and merge: the patch)
-  std::string done_keys;
-  store::visit_run_log(parts, [&](store::RunRecord&& r) {
-    done_keys += r.kind + ":" + r.key + "\n";
+// One rank's model access: the client, its recordings (OUTPUT/parts/llm, one file series per rank
+// and attempt) and the threads the error analysts' tools run on.
+struct LlmRuntime {
+  llm::Endpoint endpoint;
+  llm::RecordMode mode = llm::RecordMode::off;
+  std::unique_ptr<store::RecordingStore> recorder;
+  std::unique_ptr<llm::Client> client;
+  std::unique_ptr<ThreadPool> pool;
+
+  LlmRuntime(const EvolveJob& job, const fs::path& parts, const mpi::Comm& comm) {
+    const LlmSettings& s = job.llm;
+    mode = llm::parse_record_mode(s.record == "automatic" ? "auto" : s.record);
+    std::string base_url = s.base_url;
+    // Replaying needs no server; the model still counts (it is part of every request's key).
+    if (base_url.empty() && mode == llm::RecordMode::replay && !std::getenv("T2S_BASE_URL")) base_url = "http://replay.invalid/v1";
+    endpoint = llm::Endpoint::resolve(base_url, s.model, llm::ApiKey::load(s.api_key_env, s.api_key_file));
+    llm::ClientOptions options;
+    options.max_in_flight = s.max_in_flight;
+    options.timeouts.total_s = s.timeout_s;
+    options.timeouts.stall_s = s.timeout_s;
+    options.retry.max_attempts = s.max_attempts;
+    options.seed = s.seed + static_cast<std::uint64_t>(comm.rank());
+    options.record_mode = mode;
+    if (mode != llm::RecordMode::off) {
+      std::vector<fs::path> read = {parts / "llm"};
+      read.insert(read.end(), s.replay_from.begin(), s.replay_from.end());
+      std::optional<fs::path> write;
+      if (mode != llm::RecordMode::replay) {
+        // A new file series per attempt: recordings are never overwritten.
+        const std::string stem = "rank-" + std::to_string(comm.rank()) + "-of-" + std::to_string(comm.size()) + ".a";
+        for (int attempt = 0;; ++attempt) {
+          const fs::path candidate = parts / "llm" / (stem + std::to_string(attempt) + ".llm.h5");
+          fs::path partial = candidate;
+          partial += ".partial";
+          if (!fs::exists(candidate) && !fs::exists(partial)) {
+            write = candidate;
+            break;
+          }
+        }
+      }
+      recorder = std::make_unique<store::RecordingStore>(read, write);
+      options.recorder = recorder.get();
+    }
+    client = std::make_unique<llm::Client>(endpoint, options);
+    pool = std::make_unique<ThreadPool>(job.tool_threads);
+  }
+};
+
+json usage_json(const llm::Usage& u) {
+  return {{"prompt_tokens", u.prompt_tokens}, {"completion_tokens", u.completion_tokens}, {"total_tokens", u.total_tokens}};
+}
+
+class EvolveRun {
+ public:
+  EvolveRun(const EvolveJob& job, const mpi::Comm& comm, std::ostream& out, std::string command_line, json libraries)
+      : job_(job), comm_(comm), out_(out), command_line_(std::move(command_line)), libraries_(std::move(libraries)),
+        parts_(job.output / "parts"), trajectories_(job.trajectories) {}
+
+  EvolveSummary run();
+
+ private:
+  void say(const std::string& line) const {
+    if (comm_.is_main()) out_ << "[evolve] " << line << std::endl;
+  }
+  void read_checkpoint();
+  void check_identity();
+  Leaves analyse_stats();
+  Leaves analyse_llm();
+  std::vector<skill::Patch> merge_level(std::vector<std::vector<skill::Patch>> inputs, std::vector<json>& records);
+  std::string consolidate(Leaves& leaves);
+  void finish(const std::string& root_text);
+
+  const EvolveJob& job_;
+  const mpi::Comm& comm_;
+  std::ostream& out_;
+  std::string command_line_;
+  json libraries_;
+  fs::path parts_;
+  store::TrajectoryStore trajectories_;
+  std::string skill_name_;
+  skill::SkillDir frozen_;
+  consolidate::MergeOptions merge_options_;
+  std::unique_ptr<store::RunLogWriter> log_;
+  std::unique_ptr<LlmRuntime> llm_;
+  std::unique_ptr<consolidate::LlmMerger> merger_;
+  std::string analyst_prompt_hash_;
+
+  // What earlier attempts completed (everyone reads before anyone writes): the decisions, this
+  // rank's leaves and every merge node. Per-trajectory rows go straight from the checkpoint to the
+  // archive at the end.
+  std::map<std::string, std::string> done_;          // "kind:key" → JSON (analysis, merge: the patch)
+  std::map<std::uint64_t, json> llm_done_;            // id-order position → LLM analysis record (mine)
+  std::string done_keys_;
+
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::string started_utc_ = now_utc();
+  json metrics_ = json::object();
+  json corpus_;
+  std::vector<analyze::Lesson> lessons_;  // stats
+  std::vector<std::string> root_path_;
+  std::vector<std::string> hosts_;
+  json llm_totals_;  // this rank's request totals per stage
+  EvolveSummary summary_;
+};
+
+void EvolveRun::read_checkpoint() {
+  const auto [my_first, my_count] = mpi::shard_range(trajectories_.size(), comm_.rank(), comm_.size());
+  const Units units(trajectories_.size(), job_.block, comm_.size());
+  const std::uint64_t unit_first = units.first_of_rank[static_cast<std::size_t>(comm_.rank())];
+  const std::uint64_t unit_end = units.first_of_rank[static_cast<std::size_t>(comm_.rank()) + 1];
+  store::visit_run_log(parts_, [&](store::RunRecord&& r) {
+    done_keys_ += r.kind + ":" + r.key + "\n";
     if (r.kind == "analysis") {
-      const json record = json::parse(r.json);
-      const std::uint64_t unit = record.at("unit").get<std::uint64_t>();
-      if (unit >= my_first && unit < my_end) done.emplace(r.kind + ":" + r.key, record.at("patch").dump());
+      json record = json::parse(r.json);
+      if (record.contains("unit")) {
+        const std::uint64_t unit = record.at("unit").get<std::uint64_t>();
+        if (unit >= unit_first && unit < unit_end) done_.emplace(r.kind + ":" + r.key, record.at("patch").dump());
+      } else {
+        const std::uint64_t position = record.at("position").get<std::uint64_t>();
+        if (position >= my_first && position < my_first + my_count) llm_done_.emplace(position, std::move(record));
+      }
     } else if (r.kind == "merge") {
-      done.emplace(r.kind + ":" + r.key, json::parse(r.json).at("patch").dump());
+      done_.emplace(r.kind + ":" + r.key, json::parse(r.json).at("patch").dump());
     } else {
-      done.emplace(r.kind + ":" + r.key, std::move(r.json));
+      done_.emplace(r.kind + ":" + r.key, std::move(r.json));
     }
   });
   // Every rank must resume from the same checkpoint (a file system that shows a segment to one node
   // and not to another would make the ranks disagree on what is left to do, and hang).
-  const auto seen = comm.all_gather(to_hex(sha256(done_keys)));
+  const auto seen = comm_.all_gather(to_hex(sha256(done_keys_)));
   if (std::adjacent_find(seen.begin(), seen.end(), std::not_equal_to<>()) != seen.end())
-    throw Error(parts.string() + ": the ranks see different checkpoint files (is the file system shared and coherent?)");
+    throw Error(parts_.string() + ": the ranks see different checkpoint files (is the file system shared and coherent?)");
+}
 
-  // A checkpoint is valid for the same job (--set included) over the same starting skill and the
-  // same trajectories with the same outcomes, in the same order.
+// A checkpoint is valid for the same job (--set included) and model over the same starting skill
+// and the same trajectories with the same outcomes, in the same order.
+void EvolveRun::check_identity() {
   std::string skill_bytes;
-  for (const auto& [path, file] : frozen.files) skill_bytes += path + '\0' + file.bytes + '\0';
-  const std::string job_digest = to_hex(sha256(job.effective + '\0' + skill_bytes));
-  const std::string store_digest = content_digest(trajectories);
-  if (const auto it = done.find("job:job"); it != done.end()) {
+  for (const auto& [path, file] : frozen_.files) skill_bytes += path + '\0' + file.bytes + '\0';
+  const std::string model = llm_ ? llm_->endpoint.model : "";
+  const std::string job_digest = to_hex(sha256(job_.effective + '\0' + model + '\0' + skill_bytes));
+  const std::string store_digest = content_digest(trajectories_);
+  if (const auto it = done_.find("job:job"); it != done_.end()) {
     const json saved = json::parse(it->second);
     if (saved.at("sha256") != job_digest)
-      throw InputError(job.output.string() + ": holds a run of a different job (the job file, a --set value or the "
-                       "starting skill changed); use another output directory, or remove this one to start over");
+      throw InputError(job_.output.string() + ": holds a run of a different job (the job file, a --set value, the model "
+                       "or the starting skill changed); use another output directory, or remove this one to start over");
     if (saved.at("trajectories_sha256") != store_digest)
-      throw InputError(job.output.string() + ": holds a run over other trajectories (" + job.trajectories.string() +
+      throw InputError(job_.output.string() + ": holds a run over other trajectories (" + job_.trajectories.string() +
                        " changed); use another output directory, or remove this one to start over");
   }
-  store::RunLogWriter log(parts, "rank-" + std::to_string(comm.rank()) + "-of-" + std::to_string(comm.size()));
-  if (comm.is_main() && !done.count("job:job")) {
-    log.add("job", "job", json{{"sha256", job_digest}, {"trajectories_sha256", store_digest}, {"job", job.job_text}}.dump());
-    log.flush();
+  log_ = std::make_unique<store::RunLogWriter>(parts_, "rank-" + std::to_string(comm_.rank()) + "-of-" + std::to_string(comm_.size()));
+  if (comm_.is_main() && !done_.count("job:job")) {
+    log_->add("job", "job", json{{"sha256", job_digest}, {"trajectories_sha256", store_digest}, {"job", job_.job_text}}.dump());
+    log_->flush();
   }
+}
 
-  summary.trajectories = trajectories.size();
-  consolidate::MergeOptions merge_options = job.merge;
-  merge_options.skill = &frozen;  // merged patches are held to the skill engine's checks
-  say(std::to_string(trajectories.size()) + " trajectories from " + job.trajectories.string() + " in " +
-      std::to_string(units.count) + " units of " + std::to_string(job.block) + ", on " + std::to_string(comm.size()) +
-      " rank(s); skill " + skill_name + (job.skill.empty() ? " (new)" : " (from " + job.skill.string() + ")"));
-
-  // --- lessons: counted over the whole corpus (stats analyst)
+// The stats analyst: lessons counted over the whole corpus, then one patch per unit of rows.
+Leaves EvolveRun::analyse_stats() {
+  const Units units(trajectories_.size(), job_.block, comm_.size());
+  const std::uint64_t my_first = units.first_of_rank[static_cast<std::size_t>(comm_.rank())];
+  const std::uint64_t my_end = units.first_of_rank[static_cast<std::size_t>(comm_.rank()) + 1];
   auto phase = std::chrono::steady_clock::now();
-  std::vector<analyze::Lesson> lessons;
-  json corpus;
-  if (const auto it = done.find("stats:lessons"); it != done.end()) {
+  if (const auto it = done_.find("stats:lessons"); it != done_.end()) {
     const json saved = json::parse(it->second);
-    lessons = analyze::lessons_from_json(saved.at("lessons"));
-    corpus = saved.at("corpus");
-    say("lessons: " + std::to_string(lessons.size()) + " (from the checkpoint)");
+    lessons_ = analyze::lessons_from_json(saved.at("lessons"));
+    corpus_ = saved.at("corpus");
+    say("lessons: " + std::to_string(lessons_.size()) + " (from the checkpoint)");
   } else {
     analyze::FeatureCounts counts;
-    for_each_trajectory(trajectories, units, my_first, my_end, [&](const std::string&, const trace::Trajectory& t) {
+    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const std::string&, const trace::Trajectory& t) {
       counts.add(analyze::extract_features(t), analyze::label_of(t));
     });
-    const auto total = all_merged(comm, counts);
-    const auto candidates = analyze::candidates(total, job.stats);
+    const auto total = all_merged(comm_, counts);
+    const auto candidates = analyze::candidates(total, job_.stats);
     analyze::Evidence evidence;
-    for_each_trajectory(trajectories, units, my_first, my_end, [&](const std::string&, const trace::Trajectory& t) {
+    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const std::string&, const trace::Trajectory& t) {
       evidence.add(analyze::extract_features(t), analyze::label_of(t), candidates);
     });
-    lessons = analyze::lessons(total, candidates, all_merged(comm, evidence), job.stats);
-    corpus = {{"trajectories", total.trajectories}, {"successes", total.successes}, {"failures", total.failures},
-              {"symptoms", total.symptoms.size()}, {"actions", total.actions.size()},
-              {"symptom_groups", candidates.symptom_groups.size()}, {"habit_actions", candidates.habit_actions.size()}};
-    if (comm.is_main()) {
-      log.add("stats", "lessons", json{{"lessons", analyze::lessons_json(lessons)}, {"corpus", corpus}, {"options", job.stats.to_json()}}.dump());
-      log.flush();
+    lessons_ = analyze::lessons(total, candidates, all_merged(comm_, evidence), job_.stats);
+    corpus_ = {{"trajectories", total.trajectories}, {"successes", total.successes}, {"failures", total.failures},
+               {"symptoms", total.symptoms.size()}, {"actions", total.actions.size()},
+               {"symptom_groups", candidates.symptom_groups.size()}, {"habit_actions", candidates.habit_actions.size()}};
+    if (comm_.is_main()) {
+      log_->add("stats", "lessons", json{{"lessons", analyze::lessons_json(lessons_)}, {"corpus", corpus_}, {"options", job_.stats.to_json()}}.dump());
+      log_->flush();
     }
-    say("lessons: " + std::to_string(lessons.size()) + " from " + std::to_string(total.successes) + " successes and " +
+    say("lessons: " + std::to_string(lessons_.size()) + " from " + std::to_string(total.successes) + " successes and " +
         std::to_string(total.failures) + " failures (" + std::to_string(candidates.symptom_groups.size()) +
         " symptom groups, " + std::to_string(candidates.habit_actions.size()) + " habit actions examined)");
   }
-  metrics["mine_s"] = seconds_since(phase);
-  metrics["peak_rss_mb_after_mine"] = comm.all_max(peak_rss_mb());
+  metrics_["mine_s"] = seconds_since(phase);
+  metrics_["peak_rss_mb_after_mine"] = comm_.all_max(peak_rss_mb());
 
-  // --- analysis: every unit's patch (the leaves), checkpointed as they complete
   phase = std::chrono::steady_clock::now();
-  const std::uint64_t population = trajectories.size();
-  const analyze::LessonMatcher matcher(lessons);
-  std::map<std::uint64_t, std::string> leaves;  // unit → patch JSON (mine, and any in the checkpoint)
+  const std::uint64_t population = trajectories_.size();
+  const analyze::LessonMatcher matcher(lessons_);
+  Leaves leaves;
+  leaves.first_of_rank = units.first_of_rank;
   std::uint64_t resumed = 0, computed = 0, since_flush = 0;
   auto last_report = std::chrono::steady_clock::now();
-  for (const auto& [key, text] : done)
-    if (key.starts_with("analysis:unit/")) leaves[std::stoull(key.substr(14))] = text;
+  for (const auto& [key, text] : done_)
+    if (key.starts_with("analysis:unit/")) leaves.mine[std::stoull(key.substr(14))] = text;
   for (std::uint64_t u = my_first; u < my_end; ++u) {
-    if (leaves.count(u)) {
+    if (leaves.mine.count(u)) {
       ++resumed;
       continue;
     }
-    std::vector<std::vector<std::string>> supports(lessons.size());
+    std::vector<std::vector<std::string>> supports(lessons_.size());
     json rows = json::array();
-    for_each_trajectory(trajectories, units, u, u + 1, [&](const std::string& id, const trace::Trajectory& t) {
+    for_each_trajectory(trajectories_, units, u, u + 1, [&](const std::string& id, const trace::Trajectory& t) {
       const auto matched = matcher.match(analyze::extract_features(t), analyze::label_of(t));
       for (auto l : matched) supports[l].push_back(id);
-      rows.push_back({id, lessons_list(matched, lessons)});
+      rows.push_back({id, lessons_list(matched, lessons_)});
     });
-    const json patch = skill::patch_json(analyze::lessons_patch(lessons, supports, population));
-    log.add("analysis", Units::key(u),
-            json{{"unit", u}, {"analyst", "stats"}, {"status", "ok"}, {"patch", patch}, {"trajectories", rows}}.dump());
-    leaves[u] = patch.dump();
+    const json patch = skill::patch_json(analyze::lessons_patch(lessons_, supports, population));
+    log_->add("analysis", Units::key(u),
+              json{{"unit", u}, {"analyst", "stats"}, {"status", "ok"}, {"patch", patch}, {"trajectories", rows}}.dump());
+    leaves.mine[u] = patch.dump();
     ++computed;
-    if (++since_flush >= job.checkpoint_every) {
-      log.flush();
+    if (++since_flush >= job_.checkpoint_every) {
+      log_->flush();
       since_flush = 0;
     }
-    if (comm.is_main() && seconds_since(last_report) >= 5.0) {  // ranks work alike: rank 0 speaks for them
+    if (comm_.is_main() && seconds_since(last_report) >= 5.0) {  // ranks work alike: rank 0 speaks for them
       last_report = std::chrono::steady_clock::now();
       say("analysis on rank 0: " + std::to_string(u + 1 - my_first) + "/" + std::to_string(my_end - my_first) + " units");
     }
   }
-  log.flush();
-  summary.resumed_units = comm.all_sum(resumed);
-  summary.computed_units = comm.all_sum(computed);
-  summary.analysed = trajectories.size();
-  say("analysis: " + std::to_string(units.count) + " units (" + std::to_string(summary.resumed_units) +
+  log_->flush();
+  summary_.resumed_units = comm_.all_sum(resumed);
+  summary_.computed_units = comm_.all_sum(computed);
+  summary_.analysed = summary_.analysis_ok = summary_.accepted_patches = trajectories_.size();
+  metrics_["units"] = {{"total", units.count}, {"resumed", summary_.resumed_units}, {"computed", summary_.computed_units}};
+  say("analysis: " + std::to_string(units.count) + " units (" + std::to_string(summary_.resumed_units) +
       " from the checkpoint)");
-  metrics["analyse_s"] = seconds_since(phase);
-  metrics["peak_rss_mb_after_analyse"] = comm.all_max(peak_rss_mb());
+  metrics_["analyse_s"] = seconds_since(phase);
+  return leaves;
+}
 
-  // --- consolidation
-  phase = std::chrono::steady_clock::now();
-  std::string root_text;
-  std::vector<std::string> root_path;
-  if (units.count == 0) {
-    root_text = skill::patch_json(skill::Patch{}).dump();
-  } else if (job.mode == "sequential") {
-    // The online-editing baseline: rank 0 folds the leaves in, one at a time.
-    {
-      mpi::Comm::Outbox outbox(comm);
-      if (!comm.is_main())
-        for (std::uint64_t u = my_first; u < my_end; ++u) outbox.send(0, kLeafTag, leaves.at(u));
-      if (comm.is_main()) {
-        skill::Patch accumulated;
-        for (std::uint64_t u = 0; u < units.count; ++u) {
-          const int owner = units.owner(u);
-          const std::string text = owner == 0 ? leaves.at(u) : comm.receive(owner, kLeafTag);
-          const skill::Patch leaf = skill::read_patch(text, Units::key(u));
-          const std::vector<skill::Patch> pair = u == 0 ? std::vector<skill::Patch>{leaf} : std::vector<skill::Patch>{accumulated, leaf};
-          accumulated = consolidate::merge_deterministic(pair, merge_options);
-        }
-        root_text = skill::patch_json(accumulated).dump();
-      }
-      outbox.wait_all();
-    }
-    root_path = {"sequential"};
-    summary.merge_nodes = units.count;
-  } else {
-    const consolidate::MergeTree tree(units.count, job.tree);
-    // leaf owner = unit owner; node owner = owner of its first leaf
-    const auto owner = [&](std::size_t level, std::uint64_t index) { return units.owner(tree.first_leaf(level, index)); };
-    std::map<std::string, std::string> have;  // node name → patch JSON
-    for (auto& [u, text] : leaves) have[consolidate::MergeTree::node_name(0, u)] = std::move(text);
-    leaves.clear();
-    std::set<std::string> finished;
-    for (const auto& [key, text] : done)
-      if (key.starts_with("merge:")) {
-        finished.insert(key.substr(6));
-        have[key.substr(6)] = text;
-      }
-    std::uint64_t resumed_nodes = 0, nodes = 0;
-    for (std::size_t level = 1; level <= tree.levels(); ++level) {
-      const int tag = kTreeTagBase + static_cast<int>(level);
-      mpi::Comm::Outbox outbox(comm);
-      // send my children to the owners of unfinished parents elsewhere, in child order
-      for (std::uint64_t i = 0; i < tree.nodes(level); ++i) {
-        const int parent_owner = owner(level, i);
-        if (finished.count(consolidate::MergeTree::node_name(level, i)) || parent_owner == comm.rank()) continue;
-        const auto [first, last] = tree.children(level, i);
-        for (std::uint64_t c = first; c < last; ++c)
-          if (owner(level - 1, c) == comm.rank()) outbox.send(parent_owner, tag, have.at(consolidate::MergeTree::node_name(level - 1, c)));
-      }
-      for (std::uint64_t i = 0; i < tree.nodes(level); ++i) {
-        const std::string name = consolidate::MergeTree::node_name(level, i);
-        ++nodes;
-        if (finished.count(name)) {
-          ++resumed_nodes;
-          continue;
-        }
-        if (owner(level, i) != comm.rank()) continue;
-        const auto [first, last] = tree.children(level, i);
-        std::vector<skill::Patch> children;
-        for (std::uint64_t c = first; c < last; ++c) {
-          const std::string child = consolidate::MergeTree::node_name(level - 1, c);
-          const int child_owner = owner(level - 1, c);
-          const std::string text = child_owner == comm.rank() ? have.at(child) : comm.receive(child_owner, tag);
-          children.push_back(skill::read_patch(text, child));
-        }
-        consolidate::MergeReport report;
-        skill::Patch merged = consolidate::merge_deterministic(children, merge_options, &report);
-        const json patch = skill::patch_json(merged);
-        have[name] = patch.dump();
-        log.add("merge", name,
-                json{{"level", level}, {"index", i}, {"first_child", first}, {"last_child", last}, {"status", "ok"},
-                     {"merge", "deterministic"}, {"notes", report.notes}, {"patch", patch}}.dump());
-      }
-      outbox.wait_all();
-      log.flush();  // each level is persisted before the next starts
-      // the level below is consumed: only this level feeds the next
-      const std::string below = "L" + std::to_string(level - 1) + "/";
-      for (auto it = have.lower_bound(below); it != have.end() && it->first.starts_with(below);) it = have.erase(it);
-      say("merge level " + std::to_string(level) + "/" + std::to_string(tree.levels()) + ": " +
-          std::to_string(tree.nodes(level)) + " node(s)");
-    }
-    summary.merge_levels = tree.levels();
-    summary.merge_nodes = nodes;
-    summary.resumed_nodes = resumed_nodes;
-    if (comm.is_main()) root_text = have.at(consolidate::MergeTree::node_name(tree.levels(), 0));
-    root_path = {consolidate::MergeTree::node_name(tree.levels(), 0)};
+// The LLM analysts: this rank's share of the id-sorted trajectories, many analyses in flight on one
+// client; every result goes to the checkpoint as it completes. The accepted patches, in id order
+// over all ranks, are the leaves.
+Leaves EvolveRun::analyse_llm() {
+  const auto phase = std::chrono::steady_clock::now();
+  const auto [first, count] = mpi::shard_range(trajectories_.size(), comm_.rank(), comm_.size());
+  const std::uint64_t end = first + count;
+  std::map<std::uint64_t, std::string> accepted;  // position → patch JSON
+  detail::ProgressCounts mine;
+  const auto tally = [&](const std::string& status, std::int64_t tokens) {
+    ++mine.done;
+    mine.tokens += tokens;
+    if (status == "ok") ++mine.ok;
+    else if (status == "empty") ++mine.empty;
+    else if (status == "dropped") ++mine.dropped;
+    else if (status == "failed") ++mine.failed;
+    else ++mine.skipped;
+  };
+  for (const auto& [position, record] : llm_done_) {
+    const std::string status = record.at("status").get<std::string>();
+    tally(status, 0);
+    ++mine.resumed;
+    if (status == "ok") accepted[position] = record.at("patch").dump();
   }
-  metrics["consolidate_s"] = seconds_since(phase);
-  metrics["peak_rss_mb_after_consolidate"] = comm.all_max(peak_rss_mb());
+  detail::Progress progress(comm_, out_, trajectories_.size());
+  analyze::LlmAnalysts analysts(*llm_->client, *llm_->pool, frozen_, job_.analysts);
+  analyst_prompt_hash_ = analysts.prompt_hash();
+
+  // Index rows in id order, fetched a batch at a time.
+  constexpr std::uint64_t kBatch = 1024;
+  std::vector<store::IndexRow> batch;
+  std::uint64_t batch_first = 0;
+  const auto row_at = [&](std::uint64_t position) -> const store::IndexRow& {
+    if (batch.empty() || position < batch_first || position >= batch_first + batch.size()) {
+      batch_first = position;
+      batch = trajectories_.rows(trajectories_.id_order(position, std::min(kBatch, end - position)));
+    }
+    return batch[position - batch_first];
+  };
+
+  auto last_flush = std::chrono::steady_clock::now();
+  const auto maybe_flush = [&] {
+    if (log_->buffered() >= 4096 || seconds_since(last_flush) >= job_.checkpoint_seconds) {
+      log_->flush();
+      last_flush = std::chrono::steady_clock::now();
+    }
+  };
+  const auto record = [&](std::uint64_t position, const std::string& id, analyze::Analysis&& a) {
+    json patch = nullptr;
+    if (a.status == "ok") {
+      // Accepted only when its edits apply to the frozen skill (the edits the engine refuses go).
+      consolidate::MergeReport report;
+      skill::Patch checked = consolidate::merge_deterministic(std::vector<skill::Patch>{a.patch}, merge_options_, &report);
+      for (const auto& note : report.notes) a.notes.push_back(note);
+      if (checked.edits.empty()) {
+        a.status = "failed";
+        a.reason = "no edit of the analyst's patch applies to the frozen skill" +
+                   (report.notes.empty() ? std::string() : ": " + report.notes.front());
+      } else {
+        checked.origin = a.patch.origin;
+        patch = skill::patch_json(checked);
+        accepted[position] = patch.dump();
+      }
+    }
+    log_->add("analysis", id,
+              json{{"position", position}, {"id", id}, {"analyst", a.analyst}, {"status", a.status}, {"reason", a.reason},
+                   {"patch", patch}, {"usage", usage_json(a.usage)}, {"calls", a.calls}, {"tool_calls", a.tool_calls},
+                   {"wall_s", a.wall_s}, {"notes", a.notes}}
+                  .dump());
+    tally(a.status, a.usage.total_tokens);
+    progress.update(mine);
+    maybe_flush();
+  };
+
+  std::uint64_t next = first;
+  std::size_t in_flight = 0;
+  std::function<void()> fill = [&] {
+    while (in_flight < job_.llm.max_in_flight && next < end) {
+      const std::uint64_t position = next++;
+      if (llm_done_.count(position)) continue;
+      const store::IndexRow row = row_at(position);
+      trace::Trajectory t = trajectories_.trajectory(row);
+      const std::string analyst = analyze::analyst_for(t);
+      if (!analyst.empty() && job_.analyst != "llm" && analyst != job_.analyst) {
+        analyze::Analysis skipped;
+        skipped.analyst = analyst;
+        skipped.status = "skipped";
+        skipped.reason = "the job runs the " + job_.analyst + " analyst only";
+        record(position, row.id, std::move(skipped));
+        continue;
+      }
+      ++in_flight;
+      analysts.submit(row.id, t, [&, position, id = row.id](analyze::Analysis&& a) {
+        --in_flight;
+        record(position, id, std::move(a));
+        llm_->client->post(fill);  // never recursively: a thousand analyses that end at once stay flat
+      });
+    }
+  };
+  fill();
+  llm_->client->run();
+  log_->flush();
+  const auto totals = progress.finish(mine);
+
+  // Totals on every rank, and the leaves: the accepted patches in id order.
+  const auto sum = [&](std::uint64_t v) { return comm_.all_sum(v); };
+  summary_.analysed = sum(mine.done);
+  summary_.analysis_ok = sum(mine.ok), summary_.analysis_empty = sum(mine.empty);
+  summary_.analysis_dropped = sum(mine.dropped), summary_.analysis_failed = sum(mine.failed);
+  summary_.analysis_skipped = sum(mine.skipped);
+  summary_.tokens = comm_.all_sum(mine.tokens);
+  summary_.resumed_units = sum(mine.resumed);
+  summary_.computed_units = summary_.analysed - summary_.resumed_units;
+  (void)totals;
+  const auto counts = comm_.all_gather(static_cast<std::uint64_t>(accepted.size()));
+  Leaves leaves;
+  for (const auto c : counts) leaves.first_of_rank.push_back(leaves.first_of_rank.back() + c);
+  std::uint64_t leaf = leaves.first_of_rank[static_cast<std::size_t>(comm_.rank())];
+  for (auto& [position, text] : accepted) leaves.mine[leaf++] = std::move(text);
+  summary_.accepted_patches = leaves.count();
+  metrics_["analyse_s"] = seconds_since(phase);
+  metrics_["analyses"] = {{"total", trajectories_.size()}, {"ok", summary_.analysis_ok}, {"empty", summary_.analysis_empty},
+                          {"dropped", summary_.analysis_dropped}, {"failed", summary_.analysis_failed},
+                          {"skipped", summary_.analysis_skipped},
+                          {"resumed", summary_.resumed_units}, {"tokens", summary_.tokens}};
+  say("analysis: " + std::to_string(summary_.accepted_patches) + " accepted patch(es) from " +
+      std::to_string(trajectories_.size()) + " trajectories");
+  return leaves;
+}
+
+// Merges the inputs of one level's nodes owned here: all LLM merges in flight at once, or the
+// deterministic merge. `records` gets, per node, how it was merged.
+std::vector<skill::Patch> EvolveRun::merge_level(std::vector<std::vector<skill::Patch>> inputs, std::vector<json>& records) {
+  std::vector<skill::Patch> merged(inputs.size());
+  records.assign(inputs.size(), json::object());
+  if (!merger_) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      consolidate::MergeReport report;
+      merged[i] = consolidate::merge_deterministic(inputs[i], merge_options_, &report);
+      records[i] = {{"status", "ok"}, {"merge", "deterministic"}, {"reason", ""}, {"notes", report.notes}};
+    }
+    return merged;
+  }
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    merger_->submit(std::move(inputs[i]), [&, i](consolidate::MergeOutcome&& o) {
+      merged[i] = std::move(o.patch);
+      records[i] = {{"status", o.fallback ? "fallback" : "ok"}, {"merge", "llm"}, {"reason", o.fallback_reason},
+                    {"notes", o.report.notes}, {"usage", usage_json(o.usage)}};
+    });
+  llm_->client->run();
+  return merged;
+}
+
+// The merge tree (or the sequential baseline) over the leaves; the root patch on rank 0.
+std::string EvolveRun::consolidate(Leaves& leaves) {
+  if (leaves.count() == 0) {
+    root_path_ = {};
+    return skill::patch_json(skill::Patch{}).dump();
+  }
+  if (job_.mode == "sequential") {
+    // The online-editing baseline: rank 0 folds the leaves in, one at a time.
+    std::string root;
+    mpi::Comm::Outbox outbox(comm_);
+    if (!comm_.is_main())
+      for (const auto& [leaf, text] : leaves.mine) outbox.send(0, kLeafTag, text);
+    if (comm_.is_main()) {
+      skill::Patch accumulated;
+      for (std::uint64_t leaf = 0; leaf < leaves.count(); ++leaf) {
+        const int owner = leaves.owner(leaf);
+        const std::string text = owner == 0 ? leaves.mine.at(leaf) : comm_.receive(owner, kLeafTag);
+        const skill::Patch patch = skill::read_patch(text, "leaf " + std::to_string(leaf));
+        std::vector<std::vector<skill::Patch>> pair(1);
+        if (leaf > 0) pair[0].push_back(std::move(accumulated));
+        pair[0].push_back(patch);
+        std::vector<json> records;
+        accumulated = std::move(merge_level(std::move(pair), records).front());
+        summary_.merge_fallbacks += records.front().at("status") == "fallback";
+      }
+      root = skill::patch_json(accumulated).dump();
+    }
+    outbox.wait_all();
+    root_path_ = {"sequential"};
+    summary_.merge_nodes = leaves.count();
+    return root;
+  }
+
+  const consolidate::MergeTree tree(leaves.count(), job_.tree);
+  // node owner = owner of its first leaf
+  const auto owner = [&](std::size_t level, std::uint64_t index) { return leaves.owner(tree.first_leaf(level, index)); };
+  std::map<std::string, std::string> have;  // node name → patch JSON
+  for (auto& [leaf, text] : leaves.mine) have[consolidate::MergeTree::node_name(0, leaf)] = std::move(text);
+  leaves.mine.clear();
+  std::set<std::string> finished;
+  for (const auto& [key, text] : done_)
+    if (key.starts_with("merge:")) {
+      finished.insert(key.substr(6));
+      have[key.substr(6)] = text;
+    }
+  std::uint64_t resumed_nodes = 0, nodes = 0, fallbacks = 0;
+  for (std::size_t level = 1; level <= tree.levels(); ++level) {
+    const int tag = kTreeTagBase + static_cast<int>(level);
+    mpi::Comm::Outbox outbox(comm_);
+    // send my children to the owners of unfinished parents elsewhere, in child order
+    for (std::uint64_t i = 0; i < tree.nodes(level); ++i) {
+      const int parent_owner = owner(level, i);
+      if (finished.count(consolidate::MergeTree::node_name(level, i)) || parent_owner == comm_.rank()) continue;
+      const auto [first, last] = tree.children(level, i);
+      for (std::uint64_t c = first; c < last; ++c)
+        if (owner(level - 1, c) == comm_.rank()) outbox.send(parent_owner, tag, have.at(consolidate::MergeTree::node_name(level - 1, c)));
+    }
+    // receive the children of my unfinished nodes, in node and child order
+    std::vector<std::uint64_t> mine;
+    std::vector<std::vector<skill::Patch>> inputs;
+    for (std::uint64_t i = 0; i < tree.nodes(level); ++i) {
+      ++nodes;
+      if (finished.count(consolidate::MergeTree::node_name(level, i))) {
+        ++resumed_nodes;
+        continue;
+      }
+      if (owner(level, i) != comm_.rank()) continue;
+      const auto [first, last] = tree.children(level, i);
+      std::vector<skill::Patch> children;
+      for (std::uint64_t c = first; c < last; ++c) {
+        const std::string child = consolidate::MergeTree::node_name(level - 1, c);
+        const int child_owner = owner(level - 1, c);
+        const std::string text = child_owner == comm_.rank() ? have.at(child) : comm_.receive(child_owner, tag);
+        children.push_back(skill::read_patch(text, child));
+      }
+      mine.push_back(i);
+      inputs.push_back(std::move(children));
+    }
+    std::vector<json> records;
+    const auto merged = merge_level(std::move(inputs), records);
+    for (std::size_t k = 0; k < mine.size(); ++k) {
+      const std::uint64_t i = mine[k];
+      const std::string name = consolidate::MergeTree::node_name(level, i);
+      const json patch = skill::patch_json(merged[k]);
+      have[name] = patch.dump();
+      json record = records[k];
+      fallbacks += record.at("status") == "fallback";
+      const auto [first, last] = tree.children(level, i);
+      record.update({{"level", level}, {"index", i}, {"first_child", first}, {"last_child", last}, {"patch", patch}});
+      log_->add("merge", name, record.dump());
+    }
+    outbox.wait_all();
+    log_->flush();  // each level is persisted before the next starts
+    // the level below is consumed: only this level feeds the next
+    const std::string below = "L" + std::to_string(level - 1) + "/";
+    for (auto it = have.lower_bound(below); it != have.end() && it->first.starts_with(below);) it = have.erase(it);
+    say("merge level " + std::to_string(level) + "/" + std::to_string(tree.levels()) + ": " +
+        std::to_string(tree.nodes(level)) + " node(s)");
+  }
+  summary_.merge_levels = tree.levels();
+  summary_.merge_nodes = nodes;
+  summary_.resumed_nodes = resumed_nodes;
+  summary_.merge_fallbacks = comm_.all_sum(fallbacks);
+  root_path_ = {consolidate::MergeTree::node_name(tree.levels(), 0)};
+  return comm_.is_main() ? have.at(root_path_.front()) : std::string();
+}
+
+EvolveSummary EvolveRun::run() {
+  frozen_ = frozen_skill(job_, skill_name_);
+  merge_options_ = job_.merge;
+  merge_options_.skill = &frozen_;  // merged patches are held to the skill engine's checks
+  read_checkpoint();
+  if (job_.uses_llm()) {
+    llm_ = std::make_unique<LlmRuntime>(job_, parts_, comm_);
+    if (job_.merge_kind == "llm") merger_ = std::make_unique<consolidate::LlmMerger>(*llm_->client, frozen_, job_.llm_merge);
+  }
+  check_identity();
+  summary_.trajectories = trajectories_.size();
+  say(std::to_string(trajectories_.size()) + " trajectories from " + job_.trajectories.string() + ", on " +
+      std::to_string(comm_.size()) + " rank(s); analyst " + job_.analyst + ", merge " + job_.merge_kind +
+      (llm_ ? " (model " + llm_->endpoint.model + " at " + llm_->endpoint.display_url() + ", recording " +
+                  std::string(llm::to_string(llm_->mode)) + ")"
+            : "") +
+      "; skill " + skill_name_ + (job_.skill.empty() ? " (new)" : " (from " + job_.skill.string() + ")"));
+
+  Leaves leaves = job_.analyst == "stats" ? analyse_stats() : analyse_llm();
+  metrics_["peak_rss_mb_after_analyse"] = comm_.all_max(peak_rss_mb());
+
+  const auto phase = std::chrono::steady_clock::now();
+  const std::string root_text = consolidate(leaves);
+  metrics_["consolidate_s"] = seconds_since(phase);
+  metrics_["peak_rss_mb_after_consolidate"] = comm_.all_max(peak_rss_mb());
+  if (llm_) {
+    llm_totals_ = json::object();
+    for (const auto& [stage, totals] : llm_->client->totals()) llm_totals_[stage] = totals.to_json();
+    llm_->client.reset();  // every request has ended
+    if (llm_->recorder) llm_->recorder->close();  // the recordings are on disk before rank 0 archives them
+  }
   char host_name[256] = {};
   gethostname(host_name, sizeof host_name - 1);
-  const auto hosts = comm.gather(std::string(host_name));
-  comm.barrier();  // every checkpoint segment is on disk before rank 0 archives them
-  if (!comm.is_main()) return summary;
+  hosts_ = comm_.gather(std::string(host_name));
+  comm_.barrier();  // every checkpoint segment is on disk before rank 0 archives them
+  if (comm_.is_main()) finish(root_text);
+  return summary_;
+}
 
-  // --- prevalence, apply, validate, write (rank 0)
-  phase = std::chrono::steady_clock::now();
+// Rank 0: prevalence, apply, validate, write the skill, archive the run, report.
+void EvolveRun::finish(const std::string& root_text) {
+  auto phase = std::chrono::steady_clock::now();
+  const std::uint64_t population = trajectories_.size();
   skill::Patch root = skill::read_patch(root_text, "merge-tree root");
   // Stats lessons go in lesson order (failures, then habits, each by support): a merge keeps edits
   // where they first appear, which depends on how the rows were cut into units.
   std::map<std::string, std::size_t> lesson_rank;
-  for (std::size_t i = 0; i < lessons.size(); ++i) lesson_rank.emplace(lessons[i].text, i);
-  std::stable_sort(root.edits.begin(), root.edits.end(), [&](const skill::Edit& a, const skill::Edit& b) {
-    const auto rank = [&](const skill::Edit& e) {
-      const auto it = lesson_rank.find(e.content);
-      return it == lesson_rank.end() ? lessons.size() : it->second;
-    };
-    return rank(a) < rank(b);
-  });
+  for (std::size_t i = 0; i < lessons_.size(); ++i) lesson_rank.emplace(lessons_[i].text, i);
+  if (!lessons_.empty())
+    std::stable_sort(root.edits.begin(), root.edits.end(), [&](const skill::Edit& a, const skill::Edit& b) {
+      const auto rank = [&](const skill::Edit& e) {
+        const auto it = lesson_rank.find(e.content);
+        return it == lesson_rank.end() ? lessons_.size() : it->second;
+      };
+      return rank(a) < rank(b);
+    });
   root.origin.population = population;
-  root.origin.merge_path = root_path;
-  consolidate::PrevalencePolicy policy = job.prevalence;
+  root.origin.merge_path = root_path_;
+  consolidate::PrevalencePolicy policy = job_.prevalence;
   policy.population = population;
   std::vector<consolidate::PrevalenceDecision> decisions;
-  skill::Patch final_patch = consolidate::apply_prevalence(root, frozen, policy, &decisions);
+  skill::Patch final_patch = consolidate::apply_prevalence(root, frozen_, policy, &decisions);
   final_patch.origin = root.origin;
-  const skill::ApplyResult applied = skill::apply_patch(frozen, skill_name, final_patch);
+  const skill::ApplyResult applied = skill::apply_patch(frozen_, skill_name_, final_patch);
   if (!applied.ok)
     throw Error("the consolidated patch does not give a valid skill, so nothing was written:\n" +
                 skill::format_apply_result(applied, final_patch));
-  summary.skill_dir = job.output / "skill" / skill_name;
+  summary_.skill_dir = job_.output / "skill" / skill_name_;
   skill::SkillDir result = applied.skill;
-  skill::write_skill_dir(result, summary.skill_dir);
-  summary.valid = true;
+  skill::write_skill_dir(result, summary_.skill_dir);
+  summary_.valid = true;
 
   // --- lessons of the final skill, for the archive and the report
   std::map<std::string, std::string> id_by_text;
-  for (const auto& l : lessons) id_by_text[l.text] = l.id();
-  std::map<std::string, const skill::Edit*> root_by_text;
-  for (const auto& e : root.edits) root_by_text[e.content] = &e;
+  for (const auto& l : lessons_) id_by_text[l.text] = l.id();
   store::RunArchive archive;
+  std::map<std::string, std::vector<std::string>> lessons_of;  // LLM analyses: trajectory → lesson ids
   for (const auto& d : decisions) {
     if (d.edit >= root.edits.size()) continue;
     const skill::Edit& e = root.edits[d.edit];
     store::RunArchive::Lesson row;
-    row.id = id_by_text.count(e.content) ? id_by_text[e.content] : "edit-" + to_hex(sha256(e.content)).substr(0, 8);
-    row.kind = row.id.substr(0, row.id.find('-'));
+    if (const auto it = id_by_text.find(e.content); it != id_by_text.end()) {
+      row.id = it->second;
+      row.kind = row.id.substr(0, row.id.find('-'));
+    } else {
+      row.id = "lesson-" + to_hex(sha256(e.file + '\0' + e.target_section + '\0' + e.content)).substr(0, 10);
+      row.kind = job_.analyst == "stats" ? "merged" : "llm";
+      for (const auto& id : e.support) lessons_of[id].push_back(row.id);
+    }
     using Action = consolidate::PrevalenceDecision::Action;
     row.placement = d.action == Action::kept ? e.file : d.action == Action::moved ? policy.references_file : "dropped";
     row.text = e.content;
     row.support = json(e.support).dump();
     row.support_count = e.support.size();
     row.population = population;
-    row.merge_path = json(root_path).dump();
+    row.merge_path = json(root_path_).dump();
     archive.lessons.push_back(std::move(row));
-    ++(d.action == Action::kept ? summary.promoted : d.action == Action::moved ? summary.moved : summary.dropped);
+    ++(d.action == Action::kept ? summary_.promoted : d.action == Action::moved ? summary_.moved : summary_.dropped);
   }
-  summary.lessons = archive.lessons.size();
+  summary_.lessons = archive.lessons.size();
   std::stable_sort(archive.lessons.begin(), archive.lessons.end(),
                    [](const auto& a, const auto& b) { return a.support_count > b.support_count; });
 
   // --- the archive, streamed from the checkpoint
-  summary.archive = job.output / "run.h5";
-  store::RunArchiveWriter writer(summary.archive);  // replaces an earlier run.h5 only when complete
+  summary_.archive = job_.output / "run.h5";
+  store::RunArchiveWriter writer(summary_.archive);  // replaces an earlier run.h5 only when complete
   std::uint64_t merge_rows = 0;
   {
     std::vector<store::RunArchive::Analysis> rows;
     std::vector<store::RunArchive::Node> nodes;
-    store::visit_run_log(parts, [&](store::RunRecord&& r) {
+    store::visit_run_log(parts_, [&](store::RunRecord&& r) {
       if (r.kind == "analysis") {
         const json unit = json::parse(r.json);
-        for (const auto& row : unit.at("trajectories"))
-          rows.push_back({row.at(0).get<std::string>(), unit.at("analyst").get<std::string>(),
-                          unit.at("status").get<std::string>(), "", r.key, row.at(1).get<std::string>()});
+        if (unit.contains("unit")) {
+          for (const auto& row : unit.at("trajectories"))
+            rows.push_back({row.at(0).get<std::string>(), "stats", unit.at("status").get<std::string>(), "", r.key,
+                            row.at(1).get<std::string>(), "", 0, 0});
+        } else {
+          const auto found = lessons_of.find(r.key);
+          rows.push_back({r.key, unit.at("analyst").get<std::string>(), unit.at("status").get<std::string>(),
+                          unit.at("reason").get<std::string>(), r.key,
+                          found == lessons_of.end() ? "[]" : json(found->second).dump(),
+                          unit.at("patch").is_null() ? "" : unit.at("patch").dump(),
+                          unit.at("usage").at("total_tokens").get<std::int64_t>(), unit.at("calls").get<std::int64_t>()});
+        }
         if (rows.size() >= 4096) writer.append_analysis(rows), rows.clear();
       } else if (r.kind == "merge") {
         const json node = json::parse(r.json);
-        nodes.push_back({r.key, node.at("status").get<std::string>(), node.at("patch").dump(),
-                         node.at("level").get<std::int64_t>(), node.at("index").get<std::int64_t>(),
-                         node.at("first_child").get<std::int64_t>(), node.at("last_child").get<std::int64_t>()});
+        nodes.push_back({r.key, node.at("status").get<std::string>(), node.value("merge", "deterministic"),
+                         node.value("reason", ""), node.at("patch").dump(), node.at("level").get<std::int64_t>(),
+                         node.at("index").get<std::int64_t>(), node.at("first_child").get<std::int64_t>(),
+                         node.at("last_child").get<std::int64_t>()});
         writer.append_merge(nodes), nodes.clear();
         ++merge_rows;
       }
@@ -571,52 +941,78 @@ EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostre
     writer.append_analysis(rows);
   }
   // Every trajectory analysed once, every node merged once: anything else is a broken checkpoint.
-  if (writer.analysis_rows() != trajectories.size() || (job.mode == "tree" && merge_rows != summary.merge_nodes))
-    throw Error(parts.string() + ": the checkpoint holds " + std::to_string(writer.analysis_rows()) + " analyses for " +
-                std::to_string(trajectories.size()) + " trajectories and " + std::to_string(merge_rows) +
-                " merge nodes for " + std::to_string(summary.merge_nodes) + "; remove the output directory and rerun");
-  std::set<std::string> distinct_hosts(hosts.begin(), hosts.end());
+  if (writer.analysis_rows() != trajectories_.size() || (job_.mode == "tree" && merge_rows != summary_.merge_nodes))
+    throw Error(parts_.string() + ": the checkpoint holds " + std::to_string(writer.analysis_rows()) + " analyses for " +
+                std::to_string(trajectories_.size()) + " trajectories and " + std::to_string(merge_rows) +
+                " merge nodes for " + std::to_string(summary_.merge_nodes) + "; remove the output directory and rerun");
+  std::vector<fs::path> recordings;
+  if (std::error_code ec; fs::is_directory(parts_ / "llm", ec))
+    for (const auto& entry : fs::directory_iterator(parts_ / "llm"))
+      if (entry.path().filename().string().ends_with(".llm.h5")) recordings.push_back(entry.path());
+  std::sort(recordings.begin(), recordings.end());
+  writer.add_recordings(recordings);
+
+  std::set<std::string> distinct_hosts(hosts_.begin(), hosts_.end());
   std::string host_list;
   for (const auto& h : distinct_hosts) host_list += (host_list.empty() ? "" : ",") + h;
-  archive.provenance = {{"command", command_line}, {"version", version()}, {"git_revision", git_revision()},
-                        {"ranks", comm.size()}, {"hosts", host_list}, {"started", started_utc},
-                        {"finished", now_utc()}, {"trajectories", job.trajectories.string()},
-                        {"analyst", job.analyst}, {"mode", job.mode}};
+  archive.provenance = {{"command", command_line_}, {"version", version()}, {"git_revision", git_revision()},
+                        {"ranks", comm_.size()}, {"hosts", host_list}, {"started", started_utc_},
+                        {"finished", now_utc()}, {"trajectories", job_.trajectories.string()},
+                        {"analyst", job_.analyst}, {"mode", job_.mode}, {"merge", job_.merge_kind}};
+  if (llm_) {
+    archive.provenance["model"] = llm_->endpoint.model;
+    archive.provenance["base_url"] = llm_->endpoint.display_url();
+    archive.provenance["record_mode"] = std::string(llm::to_string(llm_->mode));
+    if (!analyst_prompt_hash_.empty()) archive.provenance["analyst_prompt_hash"] = analyst_prompt_hash_;
+    if (merger_) archive.provenance["merge_prompt_hash"] = merger_->prompt_hash();
+  }
   for (const char* variable : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST"})
     if (const char* value = std::getenv(variable)) {
       std::string key = variable;
       std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       archive.provenance[key] = std::string(value);
     }
-  archive.job_text = job.job_text;
-  archive.libraries = libraries;
-  archive.skill_name = skill_name;
+  archive.job_text = job_.job_text;
+  archive.libraries = libraries_;
+  archive.skill_name = skill_name_;
   archive.skill_valid = true;
   for (const auto& [path, file] : result.files) archive.skill_files.emplace_back(path, file.bytes);
   archive.validation = skill::problems_json(applied.problems).dump();
-  metrics["apply_s"] = seconds_since(phase);
-  metrics["peak_rss_mb_rank0"] = peak_rss_mb();
-  metrics["total_s"] = seconds_since(started);
-  metrics["corpus"] = corpus;
-  metrics["units"] = {{"total", units.count}, {"resumed", summary.resumed_units}, {"computed", summary.computed_units}};
-  metrics["merge"] = {{"levels", summary.merge_levels}, {"nodes", summary.merge_nodes}, {"resumed", summary.resumed_nodes},
-                      {"fan_in", job.tree.fan_in}, {"mode", job.mode}};
-  archive.metrics = metrics;
+  metrics_["apply_s"] = seconds_since(phase);
+  metrics_["peak_rss_mb_rank0"] = peak_rss_mb();
+  metrics_["total_s"] = seconds_since(started_);
+  if (!corpus_.is_null()) metrics_["corpus"] = corpus_;
+  metrics_["merge"] = {{"levels", summary_.merge_levels}, {"nodes", summary_.merge_nodes}, {"resumed", summary_.resumed_nodes},
+                       {"fan_in", job_.tree.fan_in}, {"mode", job_.mode}, {"merge", job_.merge_kind},
+                       {"fallbacks", summary_.merge_fallbacks}};
+  if (!llm_totals_.is_null()) metrics_["llm_rank0"] = llm_totals_;
+  archive.metrics = metrics_;
   writer.finish(archive);
 
   // --- the report
-  out << "\nLessons (support out of " << population << " trajectories):\n";
+  out_ << "\nLessons (support out of " << population << " trajectories):\n";
   std::size_t n = 0;
   for (const auto& l : archive.lessons) {
     char share[16];
     std::snprintf(share, sizeof share, "%5.1f%%", population ? 100.0 * static_cast<double>(l.support_count) / static_cast<double>(population) : 0.0);
-    out << "  " << ++n << ". " << share << " (" << l.support_count << ")  -> " << l.placement << "\n     " << l.text << "\n";
+    out_ << "  " << ++n << ". " << share << " (" << l.support_count << ")  -> " << l.placement << "\n     " << l.text << "\n";
   }
-  if (archive.lessons.empty()) out << "  none: no pattern recurred often enough to become a lesson\n";
-  out << "\nSkill:   " << summary.skill_dir.string() << " (valid; " << summary.promoted << " lesson(s) in SKILL.md, "
-      << summary.moved << " in " << policy.references_file << ", " << summary.dropped << " dropped)\n";
-  out << "Archive: " << summary.archive.string() << "  (t2s inspect " << summary.archive.string() << ")\n";
-  return summary;
+  if (archive.lessons.empty()) out_ << "  none: no pattern recurred often enough to become a lesson\n";
+  if (job_.analyst != "stats")
+    out_ << "\nAnalyses: " << summary_.analysis_ok << " ok, " << summary_.analysis_empty << " empty, "
+         << summary_.analysis_dropped << " dropped, " << summary_.analysis_failed << " failed, "
+         << summary_.analysis_skipped << " skipped (of " << population << "); "
+         << summary_.tokens << " tokens; " << summary_.merge_fallbacks << " merge node(s) fell back to the deterministic merge\n";
+  out_ << "\nSkill:   " << summary_.skill_dir.string() << " (valid; " << summary_.promoted << " lesson(s) in SKILL.md, "
+       << summary_.moved << " in " << policy.references_file << ", " << summary_.dropped << " dropped)\n";
+  out_ << "Archive: " << summary_.archive.string() << "  (t2s inspect " << summary_.archive.string() << ")\n";
+}
+
+}  // namespace
+
+EvolveSummary run_evolve(const EvolveJob& job, const mpi::Comm& comm, std::ostream& out, const std::string& command_line,
+                         const nlohmann::json& libraries) {
+  return EvolveRun(job, comm, out, command_line, libraries).run();
 }
 
 }  // namespace t2s::pipeline

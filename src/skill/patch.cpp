@@ -147,3 +147,36 @@ json patch_json(const Patch& patch) {
 }
 
 }  // namespace t2s::skill
+
+namespace t2s::skill {
+
+std::string_view edit_rules_prompt() {
+  return R"(Rules the program enforces (an edit that breaks one is discarded):
+- Only SKILL.md and references/NAME.md may be edited. Never touch scripts/ or licence files.
+- Ops: insert_after and insert_before put "content" on new lines after / before the line holding "target_text" (searched within "target_section" when given); append_to_section adds "content" at the end of "target_section"; replace_in_section turns "old_text" into "content" (within "target_section" when given); add_section adds the heading "target_section" (with its level, like "## Pitfalls") and "content" as its body, after the section "after_section" or at the end of the file; delete_section removes "target_section"; create makes a new file references/NAME.md with "content" and needs a SKILL.md edit that links it; delete_file removes a reference file.
+- Copy anchors ("target_text", "old_text") and section names exactly from the frozen skill; an anchor must occur exactly once where it is searched. An edit cannot anchor on text that another edit adds.
+- No two edits may change overlapping lines. A heading may be added only once and never duplicate an existing one.
+- Keep SKILL.md short: the agent reads all of it on every task.
+)";
+}
+
+nlohmann::json edit_schema(std::size_t max_text_bytes) {
+  using nlohmann::json;
+  const json text = {{"type", json::array({"string", "null"})}, {"maxLength", max_text_bytes}};
+  json ops = json::array();
+  for (auto op : {Op::insert_after, Op::insert_before, Op::append_to_section, Op::replace_in_section, Op::add_section,
+                  Op::delete_section, Op::create, Op::delete_file})
+    ops.push_back(std::string(op_name(op)));
+  return {{"type", "object"},
+          {"properties",
+           {{"file", {{"type", "string"}, {"maxLength", 512}}},
+            {"op", {{"type", "string"}, {"enum", ops}}},
+            {"target_section", text},
+            {"target_text", text},
+            {"old_text", text},
+            {"after_section", text},
+            {"content", text}}},
+          {"required", json::array({"file", "op"})}};
+}
+
+}  // namespace t2s::skill

@@ -123,30 +123,14 @@ struct RecordingStore::Writer {
   }
 };
 
-RecordingStore::RecordingStore(const std::vector<fs::path>& read_dirs, std::optional<fs::path> write_file) {
+RecordingStore::RecordingStore(const std::vector<fs::path>& read_paths, std::optional<fs::path> write_file) {
   h5::silence_error_printing();
-  std::vector<fs::path> paths;
-  for (const auto& dir : read_dirs) {
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) continue;
-    for (const auto& entry : fs::directory_iterator(dir))
-      if (entry.is_regular_file() && is_recording_file(entry.path()) && !(write_file && fs::equivalent(entry.path(), *write_file, ec)))
-        paths.push_back(entry.path());
-  }
-  std::sort(paths.begin(), paths.end());  // the same merged index whatever the directory order
-  for (const auto& path : paths) {
-    auto file = std::make_unique<ReadFile>();
-    file->path = path;
-    file->file = h5::open_file(path);
-    std::string format;
-    try {
-      format = h5::read_string_attribute(file->file, "format");
-    } catch (const Error&) {
-    }
-    if (format != kFormat) throw InputError(path.string() + ": not an LLM recording file");
-    if (h5::read_int_attribute(file->file, "format_version") > kVersion)
-      throw InputError(path.string() + ": LLM recording format is newer than this t2s understands");
-    h5::Handle group(h5::check(H5Gopen2(file->file, "llm", H5P_DEFAULT), path.string() + ": /llm"), H5Gclose);
+  // The recordings of one group laid out as above (/llm of a recording file, or /llm/<name> of a run
+  // archive) go into the index.
+  const auto index_group = [&](h5::Handle file, hid_t group, const fs::path& where) {
+    auto read = std::make_unique<ReadFile>();
+    read->path = where;
+    read->file = std::move(file);
     const auto count = static_cast<std::uint64_t>(h5::read_int_attribute(group, "count"));
     std::vector<std::array<char, 64>> keys(count);
     std::vector<std::uint64_t> offsets(count), requests(count), responses(count);
@@ -155,11 +139,58 @@ RecordingStore::RecordingStore(const std::vector<fs::path>& read_dirs, std::opti
     h5::read_range(h5::open_dataset(group, "offset"), H5T_NATIVE_UINT64, 0, count, offsets.data());
     h5::read_range(h5::open_dataset(group, "request_length"), H5T_NATIVE_UINT64, 0, count, requests.data());
     h5::read_range(h5::open_dataset(group, "response_length"), H5T_NATIVE_UINT64, 0, count, responses.data());
-    file->text = h5::open_dataset(group, "text");
+    read->text = h5::open_dataset(group, "text");
     const std::size_t index = files_.size();
     for (std::uint64_t row = 0; row < count; ++row)
       index_.emplace(std::string(keys[row].data(), 64), Location{index, offsets[row], requests[row], responses[row]});
-    files_.push_back(std::move(file));
+    files_.push_back(std::move(read));
+  };
+  std::vector<fs::path> paths, archives;
+  for (const auto& path : read_paths) {
+    std::error_code ec;
+    if (fs::is_regular_file(path, ec)) {
+      archives.push_back(path);
+      continue;
+    }
+    if (!fs::is_directory(path, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(path))
+      if (entry.is_regular_file() && is_recording_file(entry.path()) && !(write_file && fs::equivalent(entry.path(), *write_file, ec)))
+        paths.push_back(entry.path());
+  }
+  std::sort(paths.begin(), paths.end());  // the same merged index whatever the directory order
+  for (const auto& path : paths) {
+    h5::Handle file = h5::open_file(path);
+    std::string format;
+    try {
+      format = h5::read_string_attribute(file, "format");
+    } catch (const Error&) {
+    }
+    if (format != kFormat) throw InputError(path.string() + ": not an LLM recording file");
+    if (h5::read_int_attribute(file, "format_version") > kVersion)
+      throw InputError(path.string() + ": LLM recording format is newer than this t2s understands");
+    h5::Handle group(h5::check(H5Gopen2(file, "llm", H5P_DEFAULT), path.string() + ": /llm"), H5Gclose);
+    index_group(std::move(file), group, path);
+  }
+  // A run archive holds the recordings of its run under /llm/<file name>, one group per file.
+  for (const auto& path : archives) {
+    h5::Handle file = h5::open_file(path);
+    if (H5Lexists(file, "llm", H5P_DEFAULT) <= 0)
+      throw InputError(path.string() + ": holds no LLM recordings (no /llm group; was the run recorded?)");
+    h5::Handle llm(h5::check(H5Gopen2(file, "llm", H5P_DEFAULT), path.string() + ": /llm"), H5Gclose);
+    H5G_info_t info{};
+    h5::check(H5Gget_info(llm, &info), path.string() + ": /llm");
+    std::vector<std::string> names;
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+      const ssize_t size = H5Lget_name_by_idx(llm, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+      std::string name(static_cast<std::size_t>(std::max<ssize_t>(size, 0)), '\0');
+      H5Lget_name_by_idx(llm, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+      names.push_back(name);
+    }
+    for (const auto& name : names) {
+      h5::Handle group(h5::check(H5Gopen2(llm, name.c_str(), H5P_DEFAULT), path.string() + ": /llm/" + name), H5Gclose);
+      h5::Handle again = h5::open_file(path);  // each indexed group keeps its own file handle open
+      index_group(std::move(again), group, path.string() + ":/llm/" + name);
+    }
   }
   if (write_file) {
     const std::string name = write_file->filename().string();

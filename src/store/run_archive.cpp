@@ -114,12 +114,15 @@ RunArchiveWriter::RunArchiveWriter(fs::path path) : impl_(std::make_unique<Impl>
   h5::Handle analysis = h5::create_group(w.file, "analysis");
   w.analysis.emplace();
   for (auto [name, field] : {std::pair{"id", &A::id}, {"analyst", &A::analyst}, {"status", &A::status},
-                             {"reason", &A::reason}, {"unit", &A::unit}, {"lessons", &A::lessons}})
+                             {"reason", &A::reason}, {"unit", &A::unit}, {"lessons", &A::lessons}, {"patch", &A::patch}})
     w.analysis->texts.emplace_back(field, text_column(analysis, name));
+  for (auto [name, field] : {std::pair{"tokens", &A::tokens}, {"calls", &A::calls}})
+    w.analysis->ints.emplace_back(field, int_column(analysis, name));
   using N = RunArchive::Node;
   h5::Handle merge = h5::create_group(w.file, "merge");
   w.merge.emplace();
-  for (auto [name, field] : {std::pair{"node", &N::node}, {"status", &N::status}, {"patch", &N::patch}})
+  for (auto [name, field] : {std::pair{"node", &N::node}, {"status", &N::status}, {"merge", &N::merge},
+                             {"reason", &N::reason}, {"patch", &N::patch}})
     w.merge->texts.emplace_back(field, text_column(merge, name));
   for (auto [name, field] : {std::pair{"level", &N::level}, {"index", &N::index}, {"first_child", &N::first_child},
                              {"last_child", &N::last_child}})
@@ -141,6 +144,17 @@ void RunArchiveWriter::append_analysis(const std::vector<RunArchive::Analysis>& 
 void RunArchiveWriter::append_merge(const std::vector<RunArchive::Node>& rows) { impl_->merge->append(rows); }
 
 std::uint64_t RunArchiveWriter::analysis_rows() const { return impl_->analysis_rows; }
+
+void RunArchiveWriter::add_recordings(const std::vector<fs::path>& files) {
+  if (files.empty()) return;
+  if (H5Lexists(impl_->file, "llm", H5P_DEFAULT) <= 0) h5::create_group(impl_->file, "llm");
+  for (const auto& path : files) {
+    h5::Handle source = h5::open_file(path);
+    const std::string target = "llm/" + path.filename().string();
+    h5::check(H5Ocopy(source, "llm", impl_->file, target.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+              path.string() + ": copying its recordings into the run archive");
+  }
+}
 
 void RunArchiveWriter::finish(const RunArchive& a) {
   append_analysis(a.analysis);
@@ -227,18 +241,21 @@ RunArchive read_run_archive(const fs::path& path, bool with_analysis) {
       h5::Handle analysis = open_group(file, "analysis");
       const auto ids = read_text_column(analysis, "id"), analysts = read_text_column(analysis, "analyst"),
                  statuses = read_text_column(analysis, "status"), reasons = read_text_column(analysis, "reason"),
-                 units = read_text_column(analysis, "unit"), lessons = read_text_column(analysis, "lessons");
+                 units = read_text_column(analysis, "unit"), lessons = read_text_column(analysis, "lessons"),
+                 patches = read_text_column(analysis, "patch");
+      const auto tokens = read_int_column(analysis, "tokens"), calls = read_int_column(analysis, "calls");
       for (std::size_t i = 0; i < ids.size(); ++i)
-        a.analysis.push_back({ids[i], analysts[i], statuses[i], reasons[i], units[i], lessons[i]});
+        a.analysis.push_back({ids[i], analysts[i], statuses[i], reasons[i], units[i], lessons[i], patches[i], tokens[i], calls[i]});
     }
 
     h5::Handle merge = open_group(file, "merge");
     const auto nodes = read_text_column(merge, "node"), statuses = read_text_column(merge, "status"),
+               merge_kinds = read_text_column(merge, "merge"), merge_reasons = read_text_column(merge, "reason"),
                patches = read_text_column(merge, "patch");
     const auto levels = read_int_column(merge, "level"), indices = read_int_column(merge, "index"),
                firsts = read_int_column(merge, "first_child"), lasts = read_int_column(merge, "last_child");
     for (std::size_t i = 0; i < nodes.size(); ++i)
-      a.merge.push_back({nodes[i], statuses[i], patches[i], levels[i], indices[i], firsts[i], lasts[i]});
+      a.merge.push_back({nodes[i], statuses[i], merge_kinds[i], merge_reasons[i], patches[i], levels[i], indices[i], firsts[i], lasts[i]});
 
     h5::Handle lessons = open_group(file, "lessons");
     const auto ids = read_text_column(lessons, "id"), kinds = read_text_column(lessons, "kind"),

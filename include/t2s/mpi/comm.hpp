@@ -85,6 +85,15 @@ class Comm {
     return payload;
   }
 
+  // A message with `tag` from any rank, when one has arrived: (source, payload). Never blocks.
+  std::optional<std::pair<int, std::string>> try_receive_any(int tag) const {
+    if (!comm_) return std::nullopt;
+    const auto status = comm_->iprobe(boost::mpi::any_source, tag);
+    if (!status) return std::nullopt;
+    std::string payload;
+    comm_->recv(status->source(), tag, payload);
+    return std::pair{status->source(), std::move(payload)};
+  }
   // Folds every rank's value in rank order with `merge(accumulator, value)`; result on `root`.
   template <typename T, typename Merge>
   std::optional<T> fold(const T& value, Merge merge, int root = 0) const {

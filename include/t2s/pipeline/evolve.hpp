@@ -2,10 +2,12 @@
 // the patches in the k-ary tree, apply the prevalence policy, apply the result to the frozen skill,
 // validate it, and archive the run.
 //
-// Every rank runs run_evolve. Trajectories are cut into analysis units (blocks of `block` rows of
-// the store, in storage order, for the stats analyst: each rank reads its share of the store front
-// to back) and ranks take contiguous ranges of units. The units'
-// patches are the leaves of the merge tree; a node is computed by the rank that owns its first
+// Every rank runs run_evolve. With the stats analyst, trajectories are cut into analysis units
+// (blocks of `block` rows of the store, in storage order: each rank reads its share of the store
+// front to back), ranks take contiguous ranges of units, and every unit's patch is a leaf of the
+// merge tree. With the LLM analysts (success, error, or llm = both), ranks take contiguous ranges
+// of the id-sorted trajectories, analyse them concurrently on one LLM client per rank, and the
+// accepted patches, in id order, are the leaves. A node is computed by the rank that owns its first
 // leaf, and children held elsewhere are sent there. Everything a rank completes goes to its own
 // checkpoint files in OUTPUT/parts/ (store/run_log) as it completes; a rerun of the same job reads
 // them and redoes nothing they hold. The result depends only on the trajectories, the job and
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "t2s/analyze/llm_analysts.hpp"
 #include "t2s/analyze/stats.hpp"
 #include "t2s/consolidate/merge.hpp"
 #include "t2s/consolidate/prevalence.hpp"
@@ -32,29 +35,55 @@
 
 namespace t2s::pipeline {
 
+// [llm]: where the model is and how it is called. The endpoint and the key are not part of what a
+// checkpoint is for (a model server may move between attempts); the model is.
+struct LlmSettings {
+  std::string base_url, model;            // else T2S_BASE_URL / T2S_MODEL
+  std::string api_key_env = "T2S_API_KEY", api_key_file;
+  std::size_t max_in_flight = 16;         // analyses (and requests) in flight per rank
+  std::string record = "auto";            // off | record | replay | auto (llm/recorder)
+  std::vector<std::filesystem::path> replay_from;  // more recordings: directories or run.h5 files
+  double timeout_s = 600.0;               // one attempt of one request
+  int max_attempts = 6;                   // per request, retries included
+  std::uint64_t seed = 0;                 // of the retry jitter
+};
+
 struct EvolveJob {
   std::filesystem::path trajectories;  // the trajectory store
   std::filesystem::path output;        // the run directory
   std::filesystem::path skill;         // the starting skill; empty: a new one is drafted
   std::string skill_name;              // of the drafted skill (default "evolved-skill")
   std::string description;             // of the drafted skill
-  std::string analyst = "stats";
+  std::string analyst = "stats";         // stats | success | error | llm (success and error)
   std::uint64_t block = 256;            // trajectories per stats analysis unit
-  std::uint64_t checkpoint_every = 8;   // units between checkpoint flushes
+  std::uint64_t checkpoint_every = 8;   // stats units between checkpoint flushes
+  double checkpoint_seconds = 5.0;      // LLM analyses: at most this long between flushes
+  unsigned tool_threads = 4;            // error analysts' tool calls run on this many threads per rank
   std::string mode = "tree";            // tree | sequential (the online-editing baseline)
   consolidate::TreeShape tree;
   consolidate::MergeOptions merge;
+  std::string merge_kind = "deterministic";  // | llm (falls back to deterministic per node)
+  consolidate::LlmMergeOptions llm_merge;
+  analyze::AnalystOptions analysts;     // [analyze.llm]
+  LlmSettings llm;
   consolidate::PrevalencePolicy prevalence;  // population is filled in by the run
   analyze::StatsOptions stats;
   std::string job_text, job_name;      // for provenance
   std::string effective;               // every value in force (--set included): what the checkpoint is for
 
-  // Reads [evolve], [consolidate], [prevalence] and [analyze.stats]; unknown keys are refused.
+  // Reads [evolve], [consolidate], [prevalence], [analyze.stats], [analyze.llm] and [llm]; unknown
+  // keys are refused.
   static EvolveJob from_config(const Config& config);
+  bool uses_llm() const { return analyst != "stats" || merge_kind == "llm"; }
 };
 
 struct EvolveSummary {
   std::uint64_t trajectories = 0, analysed = 0, resumed_units = 0, computed_units = 0;
+  // LLM analyses by status (stats: every trajectory is ok)
+  std::uint64_t analysis_ok = 0, analysis_empty = 0, analysis_dropped = 0, analysis_failed = 0, analysis_skipped = 0;
+  std::uint64_t accepted_patches = 0;
+  std::int64_t tokens = 0;
+  std::uint64_t merge_fallbacks = 0;
   std::uint64_t merge_levels = 0, merge_nodes = 0, resumed_nodes = 0;
   std::size_t lessons = 0, promoted = 0, moved = 0, dropped = 0;
   std::filesystem::path skill_dir, archive;

@@ -68,4 +68,11 @@ PatchOrigin read_origin(const nlohmann::json& value, const std::string& path);
 nlohmann::json origin_json(const PatchOrigin& origin);
 bool is_empty(const PatchOrigin& origin);
 
+// JSON schema of one edit as a model writes it (structured output): file, op and the text fields,
+// each text at most `max_text_bytes`; no support (the program computes it).
+nlohmann::json edit_schema(std::size_t max_text_bytes);
+
+// The rules above, as a prompt tells a model that writes edits (one paragraph per rule).
+std::string_view edit_rules_prompt();
+
 }  // namespace t2s::skill

@@ -26,10 +26,11 @@ namespace t2s::store {
 
 class RecordingStore : public llm::Recorder {
  public:
-  // Reads the index of every "*.llm.h5" file directly in each of `read_dirs` (missing directories are
-  // skipped); new exchanges go to `write_file` when given (named "X.llm.h5"; InputError when it
-  // exists already, or has another suffix).
-  RecordingStore(const std::vector<std::filesystem::path>& read_dirs, std::optional<std::filesystem::path> write_file);
+  // Reads the index of every "*.llm.h5" file directly in each directory of `read_paths` (missing
+  // directories are skipped) and of every run archive (run.h5: the recordings of its run, under
+  // /llm/<file name>) named there; new exchanges go to `write_file` when given (named "X.llm.h5";
+  // InputError when it exists already, or has another suffix).
+  RecordingStore(const std::vector<std::filesystem::path>& read_paths, std::optional<std::filesystem::path> write_file);
   ~RecordingStore() override;  // closes (commits) the written file; errors are reported by close()
 
   std::optional<std::string> find(const std::string& key) override;

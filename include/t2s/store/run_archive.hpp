@@ -6,11 +6,13 @@
 //   /provenance       attrs command, version, git_revision, ranks, hosts, started, finished,
 //                     slurm_job_id, slurm_array_job_id, slurm_array_task_id; datasets job (the job
 //                     file's text), libraries (JSON)
-//   /analysis         per trajectory: id, analyst, status (ok / dropped / failed), reason, unit
-//                     (the analysis it was part of: "unit/12" for stats, its id for LLM analysts),
-//                     lessons (JSON list of the lesson ids it supports)
-//   /merge            per tree node: node ("L2/0"), level, index, first_child, last_child, status,
-//                     patch (JSON)
+//   /analysis         per trajectory: id, analyst, status (ok / empty / dropped / failed /
+//                     skipped), reason, unit (the analysis it was part of: "unit/12" for stats, its
+//                     id for LLM analysts), lessons (JSON list of the lessons of the final patch it
+//                     supports), patch (an LLM analyst's patch, JSON; "" for stats), tokens, calls
+//   /merge            per tree node: node ("L2/0"), level, index, first_child, last_child, status
+//                     (ok, or fallback: an LLM merge replaced by the deterministic one), merge
+//                     (deterministic / llm), reason, patch (JSON)
 //   /lessons          per lesson of the final patch: id, kind, placement (SKILL.md, references/…,
 //                     dropped), support_count, population, text, support (JSON list of ids),
 //                     merge_path (JSON list)
@@ -18,6 +20,8 @@
 //                     file sits in bytes), bytes (uint8, deflated: the files written, back to back),
 //                     validation (JSON)
 //   /metrics          dataset json (per-stage timings and counts)
+//   /llm/<file>       the run's recorded model exchanges, one group per recording file, each laid out
+//                     as /llm of store/llm_recording (a run archive replays like a recording directory)
 #pragma once
 
 #include <cstdint>
@@ -38,12 +42,13 @@ struct RunArchive {
   nlohmann::json libraries = nlohmann::json::object();
 
   struct Analysis {
-    std::string id, analyst, status, reason, unit, lessons;
+    std::string id, analyst, status, reason, unit, lessons, patch;
+    std::int64_t tokens = 0, calls = 0;
   };
   std::vector<Analysis> analysis;
 
   struct Node {
-    std::string node, status, patch;
+    std::string node, status, merge, reason, patch;
     std::int64_t level = 0, index = 0, first_child = 0, last_child = 0;
   };
   std::vector<Node> merge;
@@ -75,6 +80,8 @@ class RunArchiveWriter {
   void append_analysis(const std::vector<RunArchive::Analysis>& rows);
   void append_merge(const std::vector<RunArchive::Node>& rows);
   std::uint64_t analysis_rows() const;
+  // Copies the /llm group of every recording file (store/llm_recording) to /llm/<file name>.
+  void add_recordings(const std::vector<std::filesystem::path>& files);
   void finish(const RunArchive& archive);
 
  private:
