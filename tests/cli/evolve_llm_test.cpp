@@ -1,0 +1,287 @@
+// `t2s evolve` with the LLM analysts, through the real binary and the real MPI launcher, against the
+// scripted OpenAI-compatible server (tests/llm_server/scripts/evolve_analysts.json plays the model):
+// success analysts, error analysts whose tool loop runs real commands in the sandbox and is judged
+// by the real checker, log-only fallbacks, LLM merge nodes, recordings, replay at 1, 2 and 3 ranks,
+// resume after a kill, and injected faults.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "testutil/run_command.hpp"
+#include "testutil/scripted_server.hpp"
+#include "testutil/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Result = t2s::test::CommandResult;
+using nlohmann::json;
+using t2s::test::ScriptedServer;
+
+const std::string kLauncher = std::string(T2S_MPIEXEC) + " " + T2S_MPIEXEC_FLAGS;
+const std::string kScript = std::string(T2S_SOURCE_DIR) + "/tests/llm_server/scripts/evolve_analysts.json";
+
+Result run(const std::string& arguments) { return t2s::test::run_command(std::string(T2S_BINARY) + " " + arguments); }
+Result run_mpi(int ranks, const std::string& arguments) {
+  return t2s::test::run_command(kLauncher + " -n " + std::to_string(ranks) + " " + T2S_BINARY + " " + arguments);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::map<std::string, std::string> tree(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
+  return files;
+}
+
+// /analysis of a run archive, read with h5py: id → {analyst, status, reason, patch}.
+std::map<std::string, json> analyses(const fs::path& archive) {
+  const auto result = t2s::test::run_command(
+      "/usr/bin/python3 -c \"import h5py, json, sys\n"
+      "f = h5py.File(sys.argv[1], 'r')\n"
+      "a = f['analysis']\n"
+      "col = lambda n: [x.decode() for x in a[n][:]]\n"
+      "print(json.dumps({i: {'analyst': an, 'status': s, 'reason': r, 'patch': p, 'tokens': int(t)} for i, an, s, r, p, t in "
+      "zip(col('id'), col('analyst'), col('status'), col('reason'), col('patch'), a['tokens'][:])}))\" " +
+      archive.string() + " 2>/dev/null");
+  std::map<std::string, json> rows;
+  if (result.status != 0) return rows;
+  const json parsed = json::parse(result.output);
+  for (const auto& [id, row] : parsed.items()) rows[id] = row;
+  return rows;
+}
+
+// What the scripted analysts must come to for one trajectory of the corpus (see the script): a success
+// gets a patch; a failure with a gold answer passes the checker only when its checker feedback names
+// the expected answer (the scripted agent's bash command digs it out of trajectory.json), else it is
+// dropped; a failure without a gold answer gets the log-only analysis.
+struct Expected {
+  std::string analyst, status;
+};
+std::map<std::string, Expected> expected_from(const fs::path& jsonl, const fs::path& store) {
+  // ids in file order, from `t2s export` of the store (the same order as the JSONL)
+  std::map<std::string, Expected> out;
+  std::ifstream in(jsonl);
+  std::vector<json> records;
+  for (std::string line; std::getline(in, line);) records.push_back(json::parse(line));
+  const auto ids = t2s::test::run_command("/usr/bin/python3 -c \"import h5py, sys\n"
+                                          "f = h5py.File(sys.argv[1], 'r')\n"
+                                          "print('\\n'.join(x.decode() for x in f['trajectories/id'][:]))\" " +
+                                          store.string() + " 2>/dev/null");
+  std::istringstream lines(ids.output);
+  std::size_t i = 0;
+  for (std::string id; std::getline(lines, id) && i < records.size(); ++i) {
+    const json& r = records[i];
+    const bool success = r["outcome"]["success"].get<bool>();
+    const json gold = r["task"].value("gold", json::object());
+    if (success) {
+      out[id] = {"success", "ok"};
+    } else if (!gold.contains("answer")) {
+      out[id] = {"error/log-only", "ok"};
+    } else {
+      bool named = false;
+      for (const auto& m : r["outcome"]["detail"].value("mismatches", json::array())) named = named || m.value("field", "") == "answer";
+      out[id] = {"error", named ? "ok" : "dropped"};
+    }
+  }
+  return out;
+}
+
+class EvolveLlm : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    temp_ = new t2s::test::TempDir();
+    const auto synth = run("synth -o " + (*temp_ / "corpus").string() + " --trajectories 120 --seed 5");
+    ASSERT_EQ(synth.status, 0) << synth.output;
+    const auto ingest = run("ingest " + (*temp_ / "corpus/trajectories.jsonl").string() + " -o " + store());
+    ASSERT_EQ(ingest.status, 0) << ingest.output;
+  }
+  static void TearDownTestSuite() {
+    delete temp_;
+    temp_ = nullptr;
+  }
+  static std::string store() { return (*temp_ / "trajectories.h5").string(); }
+
+  std::string job(const std::string& output, const std::string& base_url, const std::string& extra = "") {
+    const std::string text = "[evolve]\ntrajectories = \"" + store() + "\"\noutput = \"" + (local_ / output).string() +
+                             "\"\nskill_name = \"sheet-lessons\"\nanalyst = \"llm\"\ncheckpoint_seconds = 0.1\n"
+                             "[analyze.llm]\nmax_turns = 4\n"
+                             "[llm]\nbase_url = \"" + base_url + "\"\nmodel = \"scripted-model\"\nmax_in_flight = 6\n" + extra;
+    return local_.write(output + ".toml", text).string();
+  }
+  fs::path out(const std::string& output, const std::string& rest = "") const { return local_ / output / rest; }
+
+  static t2s::test::TempDir* temp_;
+  t2s::test::TempDir local_;
+};
+t2s::test::TempDir* EvolveLlm::temp_ = nullptr;
+
+TEST_F(EvolveLlm, EveryTrajectoryGetsTheAnalysisItsOutcomeCallsFor) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(kScript);
+  setenv("T2S_API_KEY", "sk-secret-never-stored-4711", 1);
+  const auto result = run("evolve " + job("one", server.base_url()));
+  unsetenv("T2S_API_KEY");
+  ASSERT_EQ(result.status, 0) << result.output;
+
+  const auto expected = expected_from(*temp_ / "corpus/trajectories.jsonl", store());
+  const auto rows = analyses(out("one", "run.h5"));
+  ASSERT_EQ(rows.size(), 120u) << "h5py could not read /analysis, or rows are missing";
+  std::map<std::string, int> by_status;
+  for (const auto& [id, want] : expected) {
+    ASSERT_TRUE(rows.count(id)) << id;
+    const json& row = rows.at(id);
+    EXPECT_EQ(row["analyst"], want.analyst) << id;
+    EXPECT_EQ(row["status"], want.status) << id << ": " << row["reason"];
+    ++by_status[want.analyst + "/" + want.status];
+    if (row["status"] == "ok") {
+      // the program, not the model, decides the support: exactly this trajectory
+      const json patch = json::parse(row["patch"].get<std::string>());
+      ASSERT_FALSE(patch["edits"].empty()) << id;
+      for (const auto& edit : patch["edits"]) EXPECT_EQ(edit["support"], json::array({id})) << id;
+      EXPECT_GT(row["tokens"].get<int>(), 0) << id;
+    }
+    if (row["status"] == "dropped") EXPECT_NE(row["reason"].get<std::string>().find("no passing fix"), std::string::npos);
+  }
+  // the corpus exercises every path
+  EXPECT_GT(by_status["success/ok"], 0);
+  EXPECT_GT(by_status["error/ok"], 0) << "no error analysis passed the checker";
+  EXPECT_GT(by_status["error/dropped"], 0);
+  EXPECT_GT(by_status["error/log-only/ok"], 0);
+
+  // the lessons carry the counted support, and the skill is valid
+  const std::string body = read_file(out("one", "skill/sheet-lessons/SKILL.md"));
+  EXPECT_NE(body.find("Recalculate the workbook and read the values back"), std::string::npos) << body;
+  EXPECT_EQ(run("skill validate " + out("one", "skill/sheet-lessons").string()).status, 0);
+  const auto inspect = run("inspect " + out("one", "run.h5").string() + " --json");
+  ASSERT_EQ(inspect.status, 0) << inspect.output;
+  const json report = json::parse(inspect.output);
+  bool found = false;
+  for (const auto& lesson : report["lessons"])
+    if (lesson["text"].get<std::string>().find("Recalculate the workbook") != std::string::npos) {
+      found = true;
+      EXPECT_EQ(lesson["support_count"].get<int>(), by_status["success/ok"]) << lesson.dump();
+    }
+  EXPECT_TRUE(found) << inspect.output;
+  EXPECT_NE(result.output.find("analysed 120/120"), std::string::npos) << result.output;
+
+  // the recordings are archived, and the API key is nowhere
+  const auto llm = t2s::test::run_command("/usr/bin/python3 -c \"import h5py, sys\n"
+                                          "f = h5py.File(sys.argv[1], 'r')\n"
+                                          "print(sum(int(g.attrs['count']) for g in f['llm'].values()))\" " +
+                                          out("one", "run.h5").string());
+  ASSERT_EQ(llm.status, 0) << llm.output;
+  EXPECT_GE(std::stoi(llm.output), 120) << llm.output;
+  EXPECT_EQ(t2s::test::run_command("grep -r -l sk-secret-never-stored-4711 " + out("one").string()).output, "");
+}
+
+TEST_F(EvolveLlm, ReplayGivesTheSameSkillAtOneTwoAndThreeRanksWithoutAServer) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  std::string base_url;
+  {
+    ScriptedServer server(kScript);
+    base_url = server.base_url();
+    const auto recorded = run("evolve " + job("recorded", base_url, "[consolidate]\nmerge = \"llm\"\nfan_in = 3\n"));
+    ASSERT_EQ(recorded.status, 0) << recorded.output;
+  }  // the server is gone: a replay that called it would fail
+  const auto first = tree(out("recorded", "skill"));
+  ASSERT_FALSE(first.empty());
+  for (int ranks : {1, 2, 3}) {
+    const std::string name = "replay" + std::to_string(ranks);
+    const auto replay = run_mpi(ranks, "evolve " + job(name, base_url,
+                                                       "record = \"replay\"\nreplay_from = [\"" + out("recorded", "run.h5").string() +
+                                                           "\"]\n[consolidate]\nmerge = \"llm\"\nfan_in = 3\n"));
+    ASSERT_EQ(replay.status, 0) << replay.output;
+    EXPECT_EQ(tree(out(name, "skill")), first) << ranks << " ranks";
+    EXPECT_NE(replay.output.find("0 merge node(s) fell back"), std::string::npos) << replay.output;
+  }
+}
+
+TEST_F(EvolveLlm, KilledRunResumesToTheSameSkill) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer::Options options;
+  options.latency_ms = 60;
+  ScriptedServer server(kScript, options);
+  const auto whole = run_mpi(2, "evolve " + job("whole", server.base_url()));
+  ASSERT_EQ(whole.status, 0) << whole.output;
+
+  const std::string job_file = job("killed", server.base_url());
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setpgid(0, 0);
+    const std::string command = kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(-pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+
+  const auto resumed = run_mpi(2, "evolve " + job_file);
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("from the checkpoint)"), std::string::npos) << "nothing was resumed:\n" << resumed.output;
+  EXPECT_EQ(tree(out("killed", "skill")), tree(out("whole", "skill")));
+  const auto rows = analyses(out("killed", "run.h5"));
+  EXPECT_EQ(rows.size(), 120u);  // none lost, none twice
+}
+
+TEST_F(EvolveLlm, InjectedFaultsLeaveEveryTrajectoryAccountedFor) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  json script = json::parse(read_file(kScript));
+  script["random_faults"] = {{"rate", 0.2}, {"seed", 11}, {"kinds", json::array({"reset", json{{"kind", "status"}, {"status", 503}}, "invalid_json"})}};
+  // merges whose answers cite no input edit fall back to the deterministic merge
+  for (auto& rule : script["rules"])
+    if (rule["name"] == "merge") rule["json"]["edits"][0]["sources"] = json::array({"p99.e9"});
+  ScriptedServer server(script);
+  const auto result = run_mpi(2, "evolve " + job("faults", server.base_url(), "max_attempts = 1\n[consolidate]\nmerge = \"llm\"\n"));
+  ASSERT_EQ(result.status, 0) << result.output;
+  const auto rows = analyses(out("faults", "run.h5"));
+  ASSERT_EQ(rows.size(), 120u);
+  std::map<std::string, int> by_status;
+  for (const auto& [id, row] : rows) {
+    ++by_status[row["status"].get<std::string>()];
+    if (row["status"] == "failed") EXPECT_FALSE(row["reason"].get<std::string>().empty()) << id;
+  }
+  EXPECT_GT(by_status["failed"], 0) << "a 20% fault rate with one attempt failed nothing";
+  EXPECT_GT(by_status["ok"], 0);
+  EXPECT_EQ(by_status["ok"] + by_status["dropped"] + by_status["failed"] + by_status["empty"], 120);
+  // every merge node fell back, and says why
+  const auto merge = t2s::test::run_command("/usr/bin/python3 -c \"import h5py, sys\n"
+                                            "m = h5py.File(sys.argv[1], 'r')['merge']\n"
+                                            "print(sorted(set(x.decode() for x in m['status'][:])), "
+                                            "all(len(r) > 0 for r in m['reason'][:]), any(b'no usable edit' in r for r in m['reason'][:]))\" " +
+                                            out("faults", "run.h5").string());
+  EXPECT_EQ(merge.output, "['fallback'] True True\n") << merge.output;
+  EXPECT_EQ(run("skill validate " + out("faults", "skill/sheet-lessons").string()).status, 0);
+}
+
+TEST_F(EvolveLlm, ExplainsAMissingEndpointAndAnUnknownAnalyst) {
+  const std::string text = "[evolve]\ntrajectories = \"" + store() + "\"\noutput = \"" + (local_ / "x").string() + "\"\n";
+  const auto bad = run("evolve " + local_.write("bad.toml", text + "analyst = \"oracle\"\n").string());
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("evolve.analyst: \"oracle\" is not an analyst"), std::string::npos) << bad.output;
+  const auto no_url = t2s::test::run_command("env -u T2S_BASE_URL " + std::string(T2S_BINARY) + " evolve " +
+                                             local_.write("nourl.toml", text + "analyst = \"success\"\n").string());
+  EXPECT_NE(no_url.status, 0);
+  EXPECT_NE(no_url.output.find("T2S_BASE_URL"), std::string::npos) << no_url.output;
+}
+
+}  // namespace
