@@ -420,7 +420,10 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
     }
     contents.files["task.md"] = task;
     contents.files["trajectory.md"] = render_transcript(t, std::size_t{4} << 20);
-    contents.files["trajectory.json"] = trace::canonical_record(t).json;
+    // The gold answer stays out: the checker holds it, and the analyst must earn a pass.
+    trace::Trajectory without_gold = t;
+    without_gold.task.gold = nullptr;
+    contents.files["trajectory.json"] = trace::canonical_record(without_gold).json;
     return contents;
   }
 
@@ -438,6 +441,13 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
       if (!config.contains("kind")) config["kind"] = all_numbers(*gold) ? "numeric" : "normalised";
       config["gold"] = *gold;
       checker = std::make_shared<agent::Checker>(agent::CheckerConfig::from_json(config, "the task's checker"));
+    } catch (const std::exception& e) {
+      a->status = "failed";
+      a->reason = std::string("the task's gold answer cannot be checked: ") + e.what();
+      on_done(std::move(*a));
+      return;
+    }
+    try {
       agent::SandboxOptions sandbox_options;
       sandbox_options.disk_bytes = options.disk_bytes;
       sandbox_options.prefix = "t2s-error";

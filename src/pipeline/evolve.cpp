@@ -33,6 +33,7 @@ namespace {
 
 constexpr int kTreeTagBase = 100;  // MPI tag of merge level l: kTreeTagBase + l
 constexpr int kLeafTag = 99;       // leaves sent to rank 0 by the sequential baseline
+constexpr int kRootTag = 97;       // the root, sent to rank 0 by its owner
 
 std::string now_utc() {
   const std::time_t t = std::time(nullptr);
@@ -182,8 +183,13 @@ EvolveJob EvolveJob::from_config(const Config& config) {
   job.job_name = config.name();
   {
     // What a checkpoint is for: every value in force, except where the model server is and how it
-    // is reached (a requeued job may find its server elsewhere).
+    // is reached (a requeued job may find its server elsewhere) and settings that only change how
+    // the work is done (threads, checkpoint pacing, where sandboxes are made).
     json effective = json::parse(config.effective());
+    if (auto e = effective.find("evolve"); e != effective.end() && e->is_object())
+      for (const char* key : {"tool_threads", "checkpoint_seconds", "checkpoint_every"}) e->erase(key);
+    if (auto a = effective.find("analyze"); a != effective.end() && a->is_object() && a->contains("llm") && (*a)["llm"].is_object())
+      (*a)["llm"].erase("sandbox_root");
     if (auto llm = effective.find("llm"); llm != effective.end() && llm->is_object()) {
       json kept = json::object();
       if (llm->contains("model")) kept["model"] = (*llm)["model"];
@@ -217,7 +223,7 @@ EvolveJob EvolveJob::from_config(const Config& config) {
   job.block = positive("evolve.block", job.block);
   job.checkpoint_every = positive("evolve.checkpoint_every", job.checkpoint_every);
   if (const auto seconds = config.number("evolve.checkpoint_seconds")) {
-    if (!(*seconds >= 0 && *seconds <= 3600)) throw InputError(name + ": evolve.checkpoint_seconds: must be in [0, 3600]");
+    if (!(*seconds >= 0.1 && *seconds <= 3600)) throw InputError(name + ": evolve.checkpoint_seconds: must be in [0.1, 3600]");
     job.checkpoint_seconds = *seconds;
   }
   job.tool_threads = static_cast<unsigned>(std::min<std::uint64_t>(positive("evolve.tool_threads", job.tool_threads), 256));
@@ -304,6 +310,7 @@ struct Leaves {
 // One rank's model access: the client, its recordings (OUTPUT/parts/llm, one file series per rank
 // and attempt) and the threads the error analysts' tools run on.
 struct LlmRuntime {
+  trace::Redactor redactor;  // secrets in the trajectories never reach the model or the recordings
   llm::Endpoint endpoint;
   llm::RecordMode mode = llm::RecordMode::off;
   std::unique_ptr<store::RecordingStore> recorder;
@@ -324,6 +331,7 @@ struct LlmRuntime {
     options.retry.max_attempts = s.max_attempts;
     options.seed = s.seed + static_cast<std::uint64_t>(comm.rank());
     options.record_mode = mode;
+    options.redactor = &redactor;
     if (mode != llm::RecordMode::off) {
       std::vector<fs::path> read = {parts / "llm"};
       read.insert(read.end(), s.replay_from.begin(), s.replay_from.end());
@@ -386,13 +394,15 @@ class EvolveRun {
   std::unique_ptr<store::RunLogWriter> log_;
   std::unique_ptr<LlmRuntime> llm_;
   std::unique_ptr<consolidate::LlmMerger> merger_;
-  std::string analyst_prompt_hash_;
+  std::unique_ptr<analyze::LlmAnalysts> analysts_;
+  std::string analyst_prompt_hash_, merger_prompt_hash_;
 
   // What earlier attempts completed (everyone reads before anyone writes): the decisions, this
   // rank's leaves and every merge node. Per-trajectory rows go straight from the checkpoint to the
   // archive at the end.
   std::map<std::string, std::string> done_;          // "kind:key" → JSON (analysis, merge: the patch)
   std::map<std::uint64_t, json> llm_done_;            // id-order position → LLM analysis record (mine)
+  std::map<std::uint64_t, int> retry_attempt_;        // position → attempt number of a failed analysis redone
   std::string done_keys_;
 
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
@@ -420,7 +430,10 @@ void EvolveRun::read_checkpoint() {
         if (unit >= unit_first && unit < unit_end) done_.emplace(r.kind + ":" + r.key, record.at("patch").dump());
       } else {
         const std::uint64_t position = record.at("position").get<std::uint64_t>();
-        if (position >= my_first && position < my_first + my_count) llm_done_.emplace(position, std::move(record));
+        if (position >= my_first && position < my_first + my_count) {
+          auto& kept = llm_done_[position];
+          if (kept.is_null() || record.value("attempt", 0) > kept.value("attempt", 0)) kept = std::move(record);
+        }
       }
     } else if (r.kind == "merge") {
       done_.emplace(r.kind + ":" + r.key, json::parse(r.json).at("patch").dump());
@@ -428,6 +441,17 @@ void EvolveRun::read_checkpoint() {
       done_.emplace(r.kind + ":" + r.key, std::move(r.json));
     }
   });
+  // A failed LLM analysis (a call that failed after its retries) is tried again by a rerun, as long as
+  // the merge tree has not started: its next record supersedes the failed one.
+  if (done_keys_.find("\nmerge:") == std::string::npos && !done_keys_.starts_with("merge:"))
+    for (auto it = llm_done_.begin(); it != llm_done_.end();) {
+      if (it->second.at("status") != "failed") {
+        ++it;
+        continue;
+      }
+      retry_attempt_[it->first] = it->second.value("attempt", 0) + 1;
+      it = llm_done_.erase(it);
+    }
   // Every rank must resume from the same checkpoint (a file system that shows a segment to one node
   // and not to another would make the ranks disagree on what is left to do, and hang).
   const auto seen = comm_.all_gather(to_hex(sha256(done_keys_)));
@@ -440,7 +464,9 @@ void EvolveRun::read_checkpoint() {
 void EvolveRun::check_identity() {
   std::string skill_bytes;
   for (const auto& [path, file] : frozen_.files) skill_bytes += path + '\0' + file.bytes + '\0';
-  const std::string model = llm_ ? llm_->endpoint.model : "";
+  std::string model;  // and the prompts: a newer t2s with other prompts does not resume an older run
+  if (llm_) model = llm_->endpoint.model + '\0' + (analysts_ ? analysts_->prompt_hash() : "") + '\0' +
+                    (merger_ ? merger_->prompt_hash() : "");
   const std::string job_digest = to_hex(sha256(job_.effective + '\0' + model + '\0' + skill_bytes));
   const std::string store_digest = content_digest(trajectories_);
   if (const auto it = done_.find("job:job"); it != done_.end()) {
@@ -567,7 +593,8 @@ Leaves EvolveRun::analyse_llm() {
     if (status == "ok") accepted[position] = record.at("patch").dump();
   }
   detail::Progress progress(comm_, out_, trajectories_.size());
-  analyze::LlmAnalysts analysts(*llm_->client, *llm_->pool, frozen_, job_.analysts);
+  std::string first_failure;  // of this attempt, for the message when nothing worked
+  analyze::LlmAnalysts& analysts = *analysts_;
   analyst_prompt_hash_ = analysts.prompt_hash();
 
   // Index rows in id order, fetched a batch at a time.
@@ -607,10 +634,12 @@ Leaves EvolveRun::analyse_llm() {
       }
     }
     log_->add("analysis", id,
-              json{{"position", position}, {"id", id}, {"analyst", a.analyst}, {"status", a.status}, {"reason", a.reason},
+              json{{"position", position}, {"id", id}, {"attempt", retry_attempt_.count(position) ? retry_attempt_.at(position) : 0},
+                   {"analyst", a.analyst}, {"status", a.status}, {"reason", a.reason},
                    {"patch", patch}, {"usage", usage_json(a.usage)}, {"calls", a.calls}, {"tool_calls", a.tool_calls},
                    {"wall_s", a.wall_s}, {"notes", a.notes}}
                   .dump());
+    if (a.status == "failed" && first_failure.empty()) first_failure = a.reason;
     tally(a.status, a.usage.total_tokens);
     progress.update(mine);
     maybe_flush();
@@ -656,6 +685,16 @@ Leaves EvolveRun::analyse_llm() {
   summary_.resumed_units = sum(mine.resumed);
   summary_.computed_units = summary_.analysed - summary_.resumed_units;
   (void)totals;
+  // Nothing but failures (an unreachable or misconfigured model server): no skill from nothing.
+  const auto reasons = comm_.all_gather(first_failure);
+  if (summary_.analysis_failed > 0 && summary_.analysis_failed + summary_.analysis_skipped == trajectories_.size()) {
+    std::string reason;
+    for (const auto& r : reasons)
+      if (reason.empty()) reason = r;
+    throw Error("all " + std::to_string(summary_.analysis_failed) + " analyses failed, so no skill was written; the first "
+                "reason: " + reason + "\nFix the cause (`t2s llm ping` checks the endpoint) and rerun the same command: "
+                "failed analyses are tried again.");
+  }
   const auto counts = comm_.all_gather(static_cast<std::uint64_t>(accepted.size()));
   Leaves leaves;
   for (const auto c : counts) leaves.first_of_rank.push_back(leaves.first_of_rank.back() + c);
@@ -799,7 +838,15 @@ std::string EvolveRun::consolidate(Leaves& leaves) {
   summary_.resumed_nodes = resumed_nodes;
   summary_.merge_fallbacks = comm_.all_sum(fallbacks);
   root_path_ = {consolidate::MergeTree::node_name(tree.levels(), 0)};
-  return comm_.is_main() ? have.at(root_path_.front()) : std::string();
+  // The root is computed by the owner of the first accepted patch, which need not be rank 0 (whose
+  // trajectories may all have been dropped): it is sent there.
+  const int root_owner = owner(tree.levels(), 0);
+  if (root_owner == 0 || finished.count(root_path_.front())) return comm_.is_main() ? have.at(root_path_.front()) : std::string();
+  if (comm_.rank() == root_owner) {
+    mpi::Comm::Outbox outbox(comm_);
+    outbox.send(0, kRootTag, have.at(root_path_.front()));
+  }
+  return comm_.is_main() ? comm_.receive(root_owner, kRootTag) : std::string();
 }
 
 EvolveSummary EvolveRun::run() {
@@ -810,6 +857,7 @@ EvolveSummary EvolveRun::run() {
   if (job_.uses_llm()) {
     llm_ = std::make_unique<LlmRuntime>(job_, parts_, comm_);
     if (job_.merge_kind == "llm") merger_ = std::make_unique<consolidate::LlmMerger>(*llm_->client, frozen_, job_.llm_merge);
+    if (job_.analyst != "stats") analysts_ = std::make_unique<analyze::LlmAnalysts>(*llm_->client, *llm_->pool, frozen_, job_.analysts);
   }
   check_identity();
   summary_.trajectories = trajectories_.size();
@@ -830,6 +878,9 @@ EvolveSummary EvolveRun::run() {
   if (llm_) {
     llm_totals_ = json::object();
     for (const auto& [stage, totals] : llm_->client->totals()) llm_totals_[stage] = totals.to_json();
+    analysts_.reset();
+    merger_prompt_hash_ = merger_ ? merger_->prompt_hash() : "";
+    merger_.reset();
     llm_->client.reset();  // every request has ended
     if (llm_->recorder) llm_->recorder->close();  // the recordings are on disk before rank 0 archives them
   }
@@ -909,6 +960,17 @@ void EvolveRun::finish(const std::string& root_text) {
   summary_.archive = job_.output / "run.h5";
   store::RunArchiveWriter writer(summary_.archive);  // replaces an earlier run.h5 only when complete
   std::uint64_t merge_rows = 0;
+  // LLM analyses tried more than once: only the last attempt goes to the archive.
+  std::map<std::string, int> last_attempt;
+  store::visit_run_log(parts_, [&](store::RunRecord&& r) {
+    if (r.kind != "analysis" || r.json.find("\"attempt\":") == std::string::npos) return;
+    const json record = json::parse(r.json);
+    const int attempt = record.value("attempt", 0);
+    if (attempt > 0 || record.value("status", "") == "failed") {
+      auto [it, inserted] = last_attempt.emplace(r.key, attempt);
+      if (!inserted) it->second = std::max(it->second, attempt);
+    }
+  });
   {
     std::vector<store::RunArchive::Analysis> rows;
     std::vector<store::RunArchive::Node> nodes;
@@ -920,6 +982,8 @@ void EvolveRun::finish(const std::string& root_text) {
             rows.push_back({row.at(0).get<std::string>(), "stats", unit.at("status").get<std::string>(), "", r.key,
                             row.at(1).get<std::string>(), "", 0, 0});
         } else {
+          if (const auto last = last_attempt.find(r.key); last != last_attempt.end() && unit.value("attempt", 0) != last->second)
+            return;  // superseded by a later attempt
           const auto found = lessons_of.find(r.key);
           rows.push_back({r.key, unit.at("analyst").get<std::string>(), unit.at("status").get<std::string>(),
                           unit.at("reason").get<std::string>(), r.key,
@@ -964,7 +1028,7 @@ void EvolveRun::finish(const std::string& root_text) {
     archive.provenance["base_url"] = llm_->endpoint.display_url();
     archive.provenance["record_mode"] = std::string(llm::to_string(llm_->mode));
     if (!analyst_prompt_hash_.empty()) archive.provenance["analyst_prompt_hash"] = analyst_prompt_hash_;
-    if (merger_) archive.provenance["merge_prompt_hash"] = merger_->prompt_hash();
+    if (!merger_prompt_hash_.empty()) archive.provenance["merge_prompt_hash"] = merger_prompt_hash_;
   }
   for (const char* variable : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST"})
     if (const char* value = std::getenv(variable)) {

@@ -94,6 +94,7 @@ void Progress::update(const ProgressCounts& mine) {
   if (!comm_.is_main()) {
     if (seconds(now - last_sent_) < kSendInterval_s) return;
     last_sent_ = now;
+    outbox_.reap();  // what rank 0 has taken need not be kept
     outbox_.send(0, kProgressTag, mine.encode());
     return;
   }

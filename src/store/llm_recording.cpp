@@ -174,6 +174,13 @@ RecordingStore::RecordingStore(const std::vector<fs::path>& read_paths, std::opt
   // A run archive holds the recordings of its run under /llm/<file name>, one group per file.
   for (const auto& path : archives) {
     h5::Handle file = h5::open_file(path);
+    std::string format;
+    try {
+      format = h5::read_string_attribute(file, "format");
+    } catch (const Error&) {
+    }
+    if (format != "trace2skill/run")
+      throw InputError(path.string() + ": expected a directory of *" + kSuffix + " recording files or a run archive (run.h5)");
     if (H5Lexists(file, "llm", H5P_DEFAULT) <= 0)
       throw InputError(path.string() + ": holds no LLM recordings (no /llm group; was the run recorded?)");
     h5::Handle llm(h5::check(H5Gopen2(file, "llm", H5P_DEFAULT), path.string() + ": /llm"), H5Gclose);

@@ -12,7 +12,7 @@ namespace t2s::store {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr std::int64_t kVersion = 1;
+constexpr std::int64_t kVersion = 2;  // 2: /analysis patch, tokens, calls; /merge merge, reason; /llm
 
 template <typename Row>
 void write_text_column(hid_t group, const std::string& name, const std::vector<Row>& rows, std::string Row::*field) {
@@ -54,6 +54,16 @@ std::vector<std::int64_t> read_int_column(hid_t group, const std::string& name) 
   std::vector<std::int64_t> values(rows_of(dataset));
   h5::read_range(dataset, H5T_NATIVE_INT64, 0, values.size(), values.data());
   return values;
+}
+
+// A column that archives of an older format version lack: `fallback` for every row then.
+std::vector<std::string> read_text_column_or(hid_t group, const std::string& name, std::size_t rows, const std::string& fallback) {
+  if (H5Lexists(group, name.c_str(), H5P_DEFAULT) <= 0) return std::vector<std::string>(rows, fallback);
+  return read_text_column(group, name);
+}
+std::vector<std::int64_t> read_int_column_or(hid_t group, const std::string& name, std::size_t rows) {
+  if (H5Lexists(group, name.c_str(), H5P_DEFAULT) <= 0) return std::vector<std::int64_t>(rows, 0);
+  return read_int_column(group, name);
 }
 
 h5::Handle open_group(hid_t parent, const std::string& name) {
@@ -242,16 +252,18 @@ RunArchive read_run_archive(const fs::path& path, bool with_analysis) {
       const auto ids = read_text_column(analysis, "id"), analysts = read_text_column(analysis, "analyst"),
                  statuses = read_text_column(analysis, "status"), reasons = read_text_column(analysis, "reason"),
                  units = read_text_column(analysis, "unit"), lessons = read_text_column(analysis, "lessons"),
-                 patches = read_text_column(analysis, "patch");
-      const auto tokens = read_int_column(analysis, "tokens"), calls = read_int_column(analysis, "calls");
+                 patches = read_text_column_or(analysis, "patch", ids.size(), "");
+      const auto tokens = read_int_column_or(analysis, "tokens", ids.size()),
+                 calls = read_int_column_or(analysis, "calls", ids.size());
       for (std::size_t i = 0; i < ids.size(); ++i)
         a.analysis.push_back({ids[i], analysts[i], statuses[i], reasons[i], units[i], lessons[i], patches[i], tokens[i], calls[i]});
     }
 
     h5::Handle merge = open_group(file, "merge");
     const auto nodes = read_text_column(merge, "node"), statuses = read_text_column(merge, "status"),
-               merge_kinds = read_text_column(merge, "merge"), merge_reasons = read_text_column(merge, "reason"),
-               patches = read_text_column(merge, "patch");
+               patches = read_text_column(merge, "patch"),
+               merge_kinds = read_text_column_or(merge, "merge", nodes.size(), "deterministic"),
+               merge_reasons = read_text_column_or(merge, "reason", nodes.size(), "");
     const auto levels = read_int_column(merge, "level"), indices = read_int_column(merge, "index"),
                firsts = read_int_column(merge, "first_child"), lasts = read_int_column(merge, "last_child");
     for (std::size_t i = 0; i < nodes.size(); ++i)

@@ -188,6 +188,11 @@ TEST_F(EvolveLlm, EveryTrajectoryGetsTheAnalysisItsOutcomeCallsFor) {
                                           out("one", "run.h5").string());
   ASSERT_EQ(llm.status, 0) << llm.output;
   EXPECT_GE(std::stoi(llm.output), 120) << llm.output;
+  const auto leaked = t2s::test::run_command("/usr/bin/python3 -c \"import h5py, sys\n"
+                                             "f = h5py.File(sys.argv[1], 'r')\n"
+                                             "print(sum(bytes(g['text'][:]).count(b'sk-secret-never-stored') for g in f['llm'].values()))\" " +
+                                             out("one", "run.h5").string());
+  EXPECT_EQ(leaked.output, "0\n") << "the API key is in the recorded exchanges";
   EXPECT_EQ(t2s::test::run_command("grep -r -l sk-secret-never-stored-4711 " + out("one").string()).output, "");
 }
 
@@ -230,7 +235,14 @@ TEST_F(EvolveLlm, KilledRunResumesToTheSameSkill) {
     execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Kill once some analyses are on disk (several checkpoint segments), whatever the machine's speed.
+  const auto segments = [&] {
+    int n = 0;
+    if (fs::exists(out("killed", "parts")))
+      for (const auto& entry : fs::directory_iterator(out("killed", "parts"))) n += entry.path().extension() == ".h5";
+    return n;
+  };
+  for (int i = 0; i < 600 && segments() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   kill(-pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -271,6 +283,59 @@ TEST_F(EvolveLlm, InjectedFaultsLeaveEveryTrajectoryAccountedFor) {
                                             out("faults", "run.h5").string());
   EXPECT_EQ(merge.output, "['fallback'] True True\n") << merge.output;
   EXPECT_EQ(run("skill validate " + out("faults", "skill/sheet-lessons").string()).status, 0);
+}
+
+// With only the success analyst and three ranks, rank 0's trajectory (the smallest id) is a failure:
+// the root of the tree is computed on another rank and must reach rank 0.
+TEST_F(EvolveLlm, TheRootReachesRankZeroWhenRankZeroHasNoPatch) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  const auto line = [](const std::string& task, bool success) {
+    return json{{"task_id", task}, {"benchmark", "tiny"}, {"source", "test"},
+                {"messages", json::array({{{"role", "user"}, {"content", "Sum the column in " + task}},
+                                          {{"role", "assistant"}, {"content", "Done: 42"}}})},
+                {"task", {{"instruction", "Sum the column in " + task}}},
+                {"outcome", {{"success", success}, {"reward", success ? 1.0 : 0.0}}}}.dump() + "\n";
+  };
+  std::string tiny;
+  for (int k = 0; k < 50; ++k) {
+    const fs::path jsonl = local_.write("tiny.jsonl", line("task-a", false) + line("task-b", false) + line("task-s" + std::to_string(k), true));
+    fs::remove(local_ / "tiny.h5");
+    ASSERT_EQ(run("ingest " + jsonl.string() + " -o " + (local_ / "tiny.h5").string()).status, 0);
+    const auto ids = t2s::test::run_command("/usr/bin/python3 -c \"import h5py, sys\n"
+                                            "i = [x.decode() for x in h5py.File(sys.argv[1], 'r')['trajectories/id'][:]]\n"
+                                            "print(int(i[2] != min(i)))\" " + (local_ / "tiny.h5").string());
+    if (ids.output == "1\n") {
+      tiny = (local_ / "tiny.h5").string();
+      break;
+    }
+  }
+  ASSERT_FALSE(tiny.empty()) << "no variant put the success after a failure";
+  ScriptedServer server(kScript);
+  const auto result = run_mpi(3, "evolve " + job("tiny", server.base_url()) + " --set evolve.trajectories=" + tiny +
+                                     " --set evolve.analyst=success");
+  ASSERT_EQ(result.status, 0) << result.output;
+  std::string all;  // one supporting trajectory: below min_support, so the lesson is in references/
+  for (const auto& [path, bytes] : tree(out("tiny", "skill"))) all += bytes;
+  EXPECT_NE(all.find("Recalculate the workbook"), std::string::npos) << result.output;
+}
+
+TEST_F(EvolveLlm, AnUnreachableServerWritesNothingAndARerunRetriesTheFailures) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  // Nothing listens on port 9 (discard): every analysis fails.
+  const std::string job_file = job("retry", "http://127.0.0.1:9/v1", "max_attempts = 1\n");
+  const auto down = run_mpi(2, "evolve " + job_file);
+  EXPECT_NE(down.status, 0) << down.output;
+  EXPECT_NE(down.output.find("all 120 analyses failed, so no skill was written"), std::string::npos) << down.output;
+  EXPECT_FALSE(fs::exists(out("retry", "skill")));
+  EXPECT_FALSE(fs::exists(out("retry", "run.h5")));
+  // The server comes up elsewhere (a requeued job may find it on another node): the same job with
+  // the new endpoint resumes, and every failed analysis is tried again.
+  ScriptedServer server(kScript);
+  const auto up = run_mpi(2, "evolve " + job_file + " --set llm.base_url=" + server.base_url());
+  ASSERT_EQ(up.status, 0) << up.output;
+  const auto rows = analyses(out("retry", "run.h5"));
+  ASSERT_EQ(rows.size(), 120u);
+  for (const auto& [id, row] : rows) EXPECT_NE(row["status"], "failed") << id << ": " << row["reason"];
 }
 
 TEST_F(EvolveLlm, ExplainsAMissingEndpointAndAnUnknownAnalyst) {

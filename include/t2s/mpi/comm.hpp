@@ -123,6 +123,13 @@ class Comm::Outbox {
     payloads_.push_back(std::move(payload));
     requests_.push_back(comm_.comm_->isend(dest, tag, payloads_.back()));
   }
+  // Forgets the sends that have completed, oldest first (for a long-lived outbox).
+  void reap() {
+    while (!requests_.empty() && requests_.front().test()) {
+      requests_.erase(requests_.begin());
+      payloads_.pop_front();
+    }
+  }
   void wait_all() {
     if (!requests_.empty()) boost::mpi::wait_all(requests_.begin(), requests_.end());
     requests_.clear();
