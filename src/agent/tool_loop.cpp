@@ -13,6 +13,14 @@ namespace t2s::agent {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+json tool_schemas(const std::vector<Tool>& tools) {
+  json list = json::array();
+  for (const auto& tool : tools)
+    list.push_back({{"type", "function"},
+                    {"function", {{"name", tool.name}, {"description", tool.description}, {"parameters", tool.parameters}}}});
+  return list;
+}
+
 const char* to_string(LoopStatus status) {
   switch (status) {
     case LoopStatus::finished: return "finished";
@@ -69,9 +77,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
       } catch (const InputError& e) {
         throw InputError(where + " (" + tool.name + ").parameters: " + e.what());
       }
-      tools_json_.push_back({{"type", "function"},
-                             {"function", {{"name", tool.name}, {"description", tool.description}, {"parameters", tool.parameters}}}});
     }
+    tools_json_ = tool_schemas(config_.tools);
     if (!config_.system_prompt.empty()) outcome_.transcript.push_back({{"role", "system"}, {"content", config_.system_prompt}});
     outcome_.transcript.push_back({{"role", "user"}, {"content", config_.user_message}});
   }

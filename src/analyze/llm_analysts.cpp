@@ -357,9 +357,12 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
   }
 
   // One structured call; `a` carries what was spent before it.
+  // `extra`: more body fields (the tools of a conversation that used them).
   void structured_call(json messages, const std::string& stage, const std::string& id, std::shared_ptr<Analysis> a,
-                       Clock::time_point start, std::function<void(Analysis&&)> on_done) {
-    client.submit({body(std::move(messages)), stage},
+                       Clock::time_point start, std::function<void(Analysis&&)> on_done, json extra = json::object()) {
+    json request = body(std::move(messages));
+    request.update(extra);
+    client.submit({std::move(request), stage},
                   [self = shared_from_this(), id, a, start, on_done = std::move(on_done)](llm::ChatResult&& r) {
                     a->calls += r.attempts > 0 ? 1 : 0;
                     a->usage.prompt_tokens += r.usage.prompt_tokens;
@@ -464,6 +467,9 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
                         "\n\nStart by reading task.md and trajectory.md in your working directory.";
     loop.tools = {agent::bash_tool(sandbox, options.limits), agent::read_file_tool(sandbox), agent::write_file_tool(sandbox),
                   agent::evaluate_tool(sandbox, checker)};
+    // The patch request continues the conversation: it declares the same tools (a transcript with
+    // tool calls but no tools is refused by some servers) and forbids calling them.
+    json tools = {{"tools", agent::tool_schemas(loop.tools)}, {"tool_choice", "none"}};
     loop.max_turns = options.max_turns;
     loop.request = {{"temperature", options.temperature}, {"max_tokens", options.max_tokens}};
     if (!options.model.empty()) loop.request["model"] = options.model;
@@ -471,7 +477,8 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
     loop.on_answer = [](const std::string&) -> std::optional<std::string> { return std::string(kNudge); };
     agent::start_tool_loop(
         client, pool, std::move(loop),
-        [self = shared_from_this(), id, a, start, sandbox, on_done = std::move(on_done)](agent::LoopOutcome outcome) mutable {
+        [self = shared_from_this(), id, a, start, sandbox, tools = std::move(tools),
+         on_done = std::move(on_done)](agent::LoopOutcome outcome) mutable {
           sandbox.reset();  // the working directory goes as soon as the loop is over
           a->calls += outcome.turns;
           a->tool_calls += outcome.tool_calls;
@@ -488,7 +495,7 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
           }
           json messages = std::move(outcome.transcript);
           messages.push_back({{"role", "user"}, {"content", self->patch_request}});
-          self->structured_call(std::move(messages), "analyze.error", id, a, start, std::move(on_done));
+          self->structured_call(std::move(messages), "analyze.error", id, a, start, std::move(on_done), std::move(tools));
         });
   }
 };

@@ -47,6 +47,9 @@ struct Tool {
   std::function<ToolResult(const nlohmann::json& arguments)> handler;
 };
 
+// The request body's "tools" list for these tools (OpenAI function tools).
+nlohmann::json tool_schemas(const std::vector<Tool>& tools);
+
 enum class LoopStatus { finished, passed, budget_exhausted, failed };
 const char* to_string(LoopStatus status);
 
