@@ -91,20 +91,10 @@ json response_format(std::size_t max_lessons) {
   return {{"type", "json_schema"}, {"json_schema", {{"name", "skill_patch"}, {"schema", answer_schema(max_lessons)}}}};
 }
 
-// A fence longer than any run of backticks in `text`, so the text cannot close it.
-std::string fence_for(std::string_view text) {
-  std::size_t longest = 0, run = 0;
-  for (const char c : text) {
-    run = c == '`' ? run + 1 : 0;
-    longest = std::max(longest, run);
-  }
-  return std::string(std::max<std::size_t>(3, longest + 1), '`');
-}
-
 std::string frozen_skill_text(const skill::SkillDir& skill) {
   std::string out = "# The skill (frozen)\n\n## SKILL.md\n\n";
   const std::string text = skill.text(skill::kSkillMd) ? repair_utf8(*skill.text(skill::kSkillMd)) : "";
-  const auto fence = fence_for(text);
+  const auto fence = markdown_fence(text);
   out += fence + "markdown\n" + text + (text.ends_with('\n') || text.empty() ? "" : "\n") + fence + "\n\nReference files: ";
   std::string names;
   for (const auto& entry : skill.files)
@@ -311,21 +301,9 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
       }
       skill::Edit edit;
       try {
-        const auto text = json{{"edits", json::array({(*edits)[k]})}}.dump(-1, ' ', false, json::error_handler_t::replace);
-        edit = skill::read_patch(text, "answer").edits.at(0);
+        edit = skill::read_model_edit((*edits)[k], kMaxTextBytes);
       } catch (const std::exception& e) {
         a.notes.push_back(label + " dropped: " + e.what());
-        continue;
-      }
-      if (const auto problem = skill::edit_path_problem(edit.file)) {
-        a.notes.push_back(label + " dropped: file \"" + abbreviate(edit.file, 80) + "\": " + *problem);
-        continue;
-      }
-      bool too_big = false;
-      for (const auto* text : {&edit.target_section, &edit.target_text, &edit.old_text, &edit.after_section, &edit.content})
-        too_big = too_big || text->size() > kMaxTextBytes;
-      if (too_big) {
-        a.notes.push_back(label + " dropped: a text field is longer than " + std::to_string(kMaxTextBytes) + " bytes");
         continue;
       }
       edit.support = {id};  // the program's, whatever the model wrote

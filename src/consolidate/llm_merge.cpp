@@ -55,8 +55,6 @@ std::string listed(const std::vector<std::string>& items, std::size_t max = 20) 
   return out;
 }
 
-constexpr const char* kEditFields[] = {"file", "op", "target_section", "target_text", "old_text", "after_section", "content"};
-
 }  // namespace
 
 struct LlmMerger::Impl {
@@ -145,27 +143,11 @@ struct LlmMerger::Impl {
         continue;
       }
       // The edit is read by the rules of any patch; what the model wrote as support is never read.
-      json fields = json::object();
-      for (const char* key : kEditFields)
-        if (const auto value = item.find(key); value != item.end()) fields[key] = *value;
       skill::Edit edit;
       try {
-        const auto text = json{{"edits", json::array({fields})}}.dump(-1, ' ', false, json::error_handler_t::replace);
-        edit = skill::read_patch(text, "answer").edits.at(0);
+        edit = skill::read_model_edit(item, detail::kMaxTextBytes);
       } catch (const InputError& e) {
         report.notes.push_back(label + " dropped: " + e.what());
-        continue;
-      }
-      if (const auto problem = skill::edit_path_problem(edit.file)) {
-        report.notes.push_back(label + " dropped: file \"" + abbreviate(edit.file, 80) + "\": " + *problem);
-        continue;
-      }
-      bool too_big = false;
-      for (const auto* text : {&edit.target_section, &edit.target_text, &edit.old_text, &edit.after_section, &edit.content})
-        too_big = too_big || text->size() > detail::kMaxTextBytes;
-      if (too_big) {
-        report.notes.push_back(label + " dropped: a text field is longer than " + std::to_string(detail::kMaxTextBytes) +
-                               " bytes");
         continue;
       }
       edit.support = std::move(support);

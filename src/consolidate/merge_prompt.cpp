@@ -38,16 +38,6 @@ constexpr std::string_view kLayout =
     "'# Candidate patches (K)', per patch '## pI' with its reasoning and one JSON line per edit "
     "{id, support_count, file, op, fields given}";
 
-// A fence longer than any run of backticks in `text`, so the text cannot close it.
-std::string fence_for(std::string_view text) {
-  std::size_t longest = 0, run = 0;
-  for (const char c : text) {
-    run = c == '`' ? run + 1 : 0;
-    longest = std::max(longest, run);
-  }
-  return std::string(std::max<std::size_t>(3, longest + 1), '`');
-}
-
 }  // namespace
 
 std::string_view merge_instructions() {
@@ -86,7 +76,7 @@ std::string merge_user_message(const std::string& skill_md, const std::vector<st
                                const std::vector<skill::Patch>& children) {
   std::string out = "# Frozen skill\n\n## SKILL.md\n\n";
   const auto text = repair_utf8(skill_md);
-  const auto fence = fence_for(text);
+  const auto fence = markdown_fence(text);
   out += fence + "markdown\n" + text;
   if (!text.empty() && text.back() != '\n') out += '\n';
   out += fence + "\n\nReference files: ";
@@ -121,7 +111,7 @@ std::string merge_user_message(const std::string& skill_md, const std::vector<st
         if (item.contains(key)) line += ",\"" + std::string(key) + "\":" + dump(item[key]);
       lines += line + "}\n";
     }
-    const auto edit_fence = fence_for(lines);
+    const auto edit_fence = markdown_fence(lines);
     out += edit_fence + "json\n" + lines + edit_fence + "\n";
   }
   return out;

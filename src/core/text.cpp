@@ -1,5 +1,6 @@
 #include "t2s/core/text.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace t2s {
@@ -102,6 +103,15 @@ std::string base64(std::string_view bytes) {
     out.push_back(i + 2 < bytes.size() ? kAlphabet[group & 63] : '=');
   }
   return out;
+}
+
+std::string markdown_fence(std::string_view text) {
+  std::size_t longest = 0, run = 0;
+  for (const char c : text) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  return std::string(std::max<std::size_t>(3, longest + 1), '`');
 }
 
 }  // namespace t2s

@@ -6,6 +6,8 @@
 
 #include "t2s/core/error.hpp"
 #include "t2s/core/sha256.hpp"
+#include "t2s/core/text.hpp"
+#include "t2s/skill/paths.hpp"
 #include "json_fields.hpp"
 
 namespace t2s::skill {
@@ -149,6 +151,22 @@ json patch_json(const Patch& patch) {
 }  // namespace t2s::skill
 
 namespace t2s::skill {
+
+Edit read_model_edit(const nlohmann::json& fields, std::size_t max_text_bytes) {
+  using nlohmann::json;
+  if (!fields.is_object()) throw InputError("not an object");
+  json known = json::object();
+  for (const char* key : {"file", "op", "target_section", "target_text", "old_text", "after_section", "content"})
+    if (const auto value = fields.find(key); value != fields.end()) known[key] = *value;
+  const auto text = json{{"edits", json::array({known})}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  Edit edit = read_patch(text, "answer").edits.at(0);
+  if (const auto problem = edit_path_problem(edit.file))
+    throw InputError("file \"" + abbreviate(edit.file, 80) + "\": " + *problem);
+  for (const auto* field : {&edit.target_section, &edit.target_text, &edit.old_text, &edit.after_section, &edit.content})
+    if (field->size() > max_text_bytes)
+      throw InputError("a text field is longer than " + std::to_string(max_text_bytes) + " bytes");
+  return edit;
+}
 
 std::string_view edit_rules_prompt() {
   return R"(Rules the program enforces (an edit that breaks one is discarded):

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "testutil/run_command.hpp"
+#include "testutil/t2s_cli.hpp"
 #include "testutil/scripted_server.hpp"
 #include "testutil/temp_dir.hpp"
 
@@ -25,30 +26,18 @@ namespace {
 
 namespace fs = std::filesystem;
 using Result = t2s::test::CommandResult;
+using t2s::test::read_file;
+const std::string& kLauncher = t2s::test::mpi_launcher();
+Result run(const std::string& arguments) { return t2s::test::run_t2s(arguments); }
+Result run_mpi(int ranks, const std::string& arguments) { return t2s::test::run_t2s_mpi(ranks, arguments); }
+std::map<std::string, std::string> tree(const fs::path& dir) { return t2s::test::file_tree(dir); }
 using nlohmann::json;
 using t2s::test::ScriptedServer;
 
-const std::string kLauncher = std::string(T2S_MPIEXEC) + " " + T2S_MPIEXEC_FLAGS;
 const std::string kScript = std::string(T2S_SOURCE_DIR) + "/tests/llm_server/scripts/evolve_analysts.json";
 
-Result run(const std::string& arguments) { return t2s::test::run_command(std::string(T2S_BINARY) + " " + arguments); }
-Result run_mpi(int ranks, const std::string& arguments) {
-  return t2s::test::run_command(kLauncher + " -n " + std::to_string(ranks) + " " + T2S_BINARY + " " + arguments);
-}
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
-std::map<std::string, std::string> tree(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
-  return files;
-}
 
 // /analysis of a run archive, read with h5py: id → {analyst, status, reason, patch}.
 std::map<std::string, json> analyses(const fs::path& archive) {

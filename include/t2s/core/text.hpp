@@ -16,6 +16,10 @@ std::string repair_utf8(std::string_view text);
 // At most `max_bytes` of `text`, cut on a character boundary, with "…" appended when cut.
 std::string abbreviate(std::string_view text, std::size_t max_bytes);
 
+// A Markdown code fence (backticks) longer than any run of backticks in `text`, so that `text`
+// cannot close it: for quoting untrusted text in a prompt.
+std::string markdown_fence(std::string_view text);
+
 // "4.1 MB", "512 B": decimal units, for people.
 std::string format_bytes(std::uint64_t bytes);
 

@@ -72,6 +72,12 @@ bool is_empty(const PatchOrigin& origin);
 // each text at most `max_text_bytes`; no support (the program computes it).
 nlohmann::json edit_schema(std::size_t max_text_bytes);
 
+// One edit as a model wrote it (a JSON object of edit fields), read by read_patch's rules; what the
+// model wrote as support (or anything else) is not read: the support is left empty for the program
+// to set. InputError saying why it cannot be used: a malformed field, a file a patch may not touch,
+// a text field longer than `max_text_bytes`.
+Edit read_model_edit(const nlohmann::json& fields, std::size_t max_text_bytes);
+
 // The rules above, as a prompt tells a model that writes edits (one paragraph per rule).
 std::string_view edit_rules_prompt();
 
