@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <net/if.h>
@@ -429,9 +430,24 @@ Sandbox::Sandbox(const fs::path& root, const SandboxContents& contents, SandboxO
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) throw Error("sandbox: cannot create " + root.string() + ": " + ec.message());
-  std::string templ = (fs::absolute(root) / (options_.prefix + "-XXXXXX")).string();
-  if (::mkdtemp(templ.data()) == nullptr) fail_errno("mkdtemp in " + root.string());
-  path_ = templ;
+  if (!options_.unique_suffix) {
+    lock_path_ = fs::absolute(root) / (options_.prefix + ".lock");
+    lock_fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ >= 0 && ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {  // in use by another process
+      ::close(lock_fd_);
+      lock_fd_ = -1;
+      options_.unique_suffix = true;
+    }
+  }
+  if (options_.unique_suffix) {
+    std::string templ = (fs::absolute(root) / (options_.prefix + "-XXXXXX")).string();
+    if (::mkdtemp(templ.data()) == nullptr) fail_errno("mkdtemp in " + root.string());
+    path_ = templ;
+  } else {
+    path_ = fs::absolute(root) / options_.prefix;
+    if (fs::exists(fs::symlink_status(path_))) remove_tree(path_);  // left by a run that was killed
+    if (::mkdir(path_.c_str(), 0700) != 0) fail_errno("mkdir " + path_.string());
+  }
   try {
     path_ = fs::canonical(path_);  // the real path: mounts in the command's namespace are matched against it
     root_fd_ = ::open(path_.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -445,13 +461,23 @@ Sandbox::Sandbox(const fs::path& root, const SandboxContents& contents, SandboxO
   } catch (...) {
     if (root_fd_ >= 0) ::close(root_fd_);
     remove_tree(path_);
+    release_lock();
     throw;
   }
+}
+
+void Sandbox::release_lock() {
+  if (lock_fd_ < 0) return;
+  std::error_code ec;
+  fs::remove(lock_path_, ec);  // while still held, so no one else holds this file
+  ::close(lock_fd_);
+  lock_fd_ = -1;
 }
 
 Sandbox::~Sandbox() {
   if (root_fd_ >= 0) ::close(root_fd_);
   if (!options_.keep) remove_tree(path_);
+  release_lock();
 }
 
 int Sandbox::open_beneath(const std::string& name, int flags, mode_t mode) const {

@@ -431,8 +431,11 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
     try {
       agent::SandboxOptions sandbox_options;
       sandbox_options.disk_bytes = options.disk_bytes;
-      sandbox_options.prefix = "t2s-error";
-      const fs::path root = options.sandbox_root.empty() ? fs::temp_directory_path() : options.sandbox_root;
+      // One directory per trajectory, at a path that does not change between runs: commands print
+      // it (pwd, tracebacks), and a replay must send the same requests.
+      sandbox_options.prefix = "t2s-error-" + id.substr(0, 24);
+      sandbox_options.unique_suffix = false;
+      const fs::path root = options.sandbox_root.empty() ? fs::path("/tmp/t2s-sandboxes") : options.sandbox_root;
       sandbox = std::make_shared<agent::Sandbox>(root, sandbox_contents(t), sandbox_options);
     } catch (const std::exception& e) {
       a->status = "failed";

@@ -153,6 +153,32 @@ TEST(Sandbox, TheDirectoryIsRemovedUnlessKept) {
   EXPECT_TRUE(fs::exists(kept));
 }
 
+TEST(Sandbox, AFixedNameGivesTheSamePathEveryTimeAndReplacesAStaleDirectory) {
+  t2s::test::TempDir temp;
+  SandboxOptions options;
+  options.prefix = "t2s-error-abc123";
+  options.unique_suffix = false;
+  const fs::path expected = fs::canonical(temp.path()) / "t2s-error-abc123";
+  {
+    Sandbox first(temp.path(), {{{"a", "1"}}, {}}, options);
+    EXPECT_EQ(first.path(), expected);
+    const auto pwd = first.run_bash("pwd", quick());
+    EXPECT_EQ(pwd.stdout_text, expected.string() + "\n") << pwd.describe();
+  }
+  EXPECT_FALSE(fs::exists(expected));
+  // a directory left by a killed run: replaced, its files gone
+  fs::create_directories(expected / "old");
+  std::ofstream(expected / "old" / "stale.txt") << "stale";
+  Sandbox second(temp.path(), {{{"b", "2"}}, {}}, options);
+  EXPECT_EQ(second.path(), expected);
+  EXPECT_FALSE(fs::exists(expected / "old"));
+  EXPECT_TRUE(fs::exists(expected / "b"));
+  // while it is in use, another sandbox of the same name gets a name of its own and leaves it alone
+  Sandbox third(temp.path(), {{{"c", "3"}}, {}}, options);
+  EXPECT_NE(third.path(), expected);
+  EXPECT_TRUE(fs::exists(expected / "b"));
+}
+
 TEST(Sandbox, NamesThatCouldEscapeAreRefused) {
   for (const std::string& bad : std::vector<std::string>{"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "dir/", std::string("a\0b", 3)})
     EXPECT_THROW(Sandbox::check_name(bad), t2s::InputError) << bad;

@@ -70,6 +70,11 @@ struct SandboxOptions {
   uid_t uid = 65534;  // whom commands run as when we are root (nobody/nogroup); ignored otherwise
   gid_t gid = 65534;
   std::string prefix = "sandbox";  // of the directory's name (prefix-XXXXXX)
+  // false: the directory is named `prefix` exactly (a stale one from a crash is replaced), so that the
+  // path commands print is the same on every run: a replay of recorded model exchanges needs that.
+  // The name is held with a lock (root/prefix.lock) while the Sandbox lives; when another process
+  // holds it, a unique name is used after all.
+  bool unique_suffix = true;
   bool keep = false;               // leave the directory in place when the Sandbox goes away
 };
 
@@ -135,10 +140,13 @@ class Sandbox {
   int open_beneath(const std::string& name, int flags, mode_t mode = 0) const;
   int make_parents(const std::string& name) const;  // the parent directory of name, opened beneath
   void own(int fd) const;                           // hands a created file to the command's uid
+  void release_lock();
 
   std::filesystem::path path_;
   SandboxOptions options_;
   int root_fd_ = -1;       // O_PATH descriptor of the directory: every name is resolved beneath it
+  int lock_fd_ = -1;       // the lock on a fixed name (unique_suffix = false)
+  std::filesystem::path lock_path_;
   bool drop_ = false;      // we are root: commands run as options_.uid/gid, created files are theirs
 };
 

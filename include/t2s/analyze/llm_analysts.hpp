@@ -46,7 +46,9 @@ struct AnalystOptions {
   int max_turns = 12;                // model turns of the tool loop
   agent::CommandLimits limits;       // of every bash command
   std::uint64_t disk_bytes = std::uint64_t{256} << 20;  // sandbox quota
-  std::filesystem::path sandbox_root;  // where sandboxes are made; "": the temporary directory
+  // Where sandboxes are made ("": /tmp/t2s-sandboxes), one per trajectory named by its id: the path a
+  // model sees is the same on every run, so keep it when replaying.
+  std::filesystem::path sandbox_root;
   std::filesystem::path task_files;    // where a task's relative file names are looked up; "": none copied
   nlohmann::json checker = nlohmann::json::object();  // kind / rel_tol / abs_tol for the gold answer
 
