@@ -75,15 +75,21 @@ void inspect_run(const InspectArgs& args, Context& context) {
   const auto archive = store::read_run_archive(args.file, true);
   std::map<std::string, std::size_t> statuses;
   for (const auto& a : archive.analysis) ++statuses[a.status];
-  std::size_t levels = 0;
-  for (const auto& node : archive.merge) levels = std::max<std::size_t>(levels, static_cast<std::size_t>(node.level));
+  std::size_t levels = 0, fallbacks = 0;
+  std::int64_t tokens = 0;
+  for (const auto& node : archive.merge) {
+    levels = std::max<std::size_t>(levels, static_cast<std::size_t>(node.level));
+    fallbacks += node.status == "fallback";
+  }
+  for (const auto& a : archive.analysis) tokens += a.tokens;
   json lessons = json::array();
   for (const auto& l : archive.lessons)
     lessons.push_back({{"id", l.id}, {"kind", l.kind}, {"placement", l.placement}, {"support_count", l.support_count},
                        {"population", l.population}, {"text", l.text}, {"support", json::parse(l.support)},
                        {"merge_path", json::parse(l.merge_path)}});
   json report = {{"run", args.file}, {"provenance", archive.provenance}, {"analysis", statuses},
-                 {"merge", {{"levels", levels}, {"nodes", archive.merge.size()}}},
+                 {"merge", {{"levels", levels}, {"nodes", archive.merge.size()}, {"fallbacks", fallbacks}}},
+                 {"analysis_tokens", tokens},
                  {"skill", {{"name", archive.skill_name}, {"valid", archive.skill_valid}, {"files", archive.skill_files.size()}}},
                  {"lessons", lessons}, {"metrics", archive.metrics}};
   if (args.json) {
@@ -96,9 +102,18 @@ void inspect_run(const InspectArgs& args, Context& context) {
   };
   out << "run " << args.file << ": " << archive.analysis.size() << " trajectories analysed on " << text("ranks")
       << " rank(s), started " << text("started") << ", t2s " << text("version") << " (git " << text("git_revision") << ")\n";
-  out << "analyses:";
+  const auto value = [&](const char* key) {
+    return archive.provenance.contains(key) ? archive.provenance[key].get<std::string>() : std::string();
+  };
+  out << "analyses";
+  if (!value("analyst").empty()) out << " (" << value("analyst") << (value("model").empty() ? "" : ", model " + value("model")) << ")";
+  out << ":";
   for (const auto& [status, count] : statuses) out << " " << count << " " << status;
-  out << "\nmerge tree: " << archive.merge.size() << " node(s) on " << levels << " level(s)\n";
+  if (tokens > 0) out << "; " << tokens << " tokens";
+  out << "\nmerge tree: " << archive.merge.size() << " node(s) on " << levels << " level(s)";
+  if (!value("merge").empty()) out << ", " << value("merge") << " merge";
+  if (fallbacks > 0) out << " (" << fallbacks << " fell back to the deterministic merge)";
+  out << "\n";
   out << "skill " << archive.skill_name << ": " << (archive.skill_valid ? "valid" : "NOT valid") << ", "
       << archive.skill_files.size() << " file(s)\n";
   out << "lessons (" << archive.lessons.size() << "), by support:\n";

@@ -242,7 +242,8 @@ RunArchive read_run_archive(const fs::path& path, bool with_analysis) {
     h5::Handle file = h5::open_file(path);
     if (h5::read_string_attribute(file, "format") != kRunArchiveFormat) throw InputError("not a run archive");
     h5::Handle provenance = open_group(file, "provenance");
-    for (const char* key : {"command", "version", "git_revision", "hosts", "started", "finished", "slurm_job_id"})
+    for (const char* key : {"command", "version", "git_revision", "hosts", "started", "finished", "slurm_job_id", "analyst",
+                            "mode", "merge", "model", "base_url", "record_mode", "analyst_prompt_hash", "merge_prompt_hash"})
       if (H5Aexists(provenance, key) > 0) a.provenance[key] = h5::read_string_attribute(provenance, key);
     if (H5Aexists(provenance, "ranks") > 0) a.provenance["ranks"] = h5::read_int_attribute(provenance, "ranks");
     a.job_text = read_text_column(provenance, "job").at(0);

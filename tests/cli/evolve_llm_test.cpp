@@ -271,6 +271,9 @@ TEST_F(EvolveLlm, InjectedFaultsLeaveEveryTrajectoryAccountedFor) {
                                             "all(len(r) > 0 for r in m['reason'][:]), any(b'no usable edit' in r for r in m['reason'][:]))\" " +
                                             out("faults", "run.h5").string());
   EXPECT_EQ(merge.output, "['fallback'] True True\n") << merge.output;
+  const auto inspect = run("inspect " + out("faults", "run.h5").string());
+  EXPECT_NE(inspect.output.find("fell back to the deterministic merge"), std::string::npos) << inspect.output;
+  EXPECT_NE(inspect.output.find("analyses (llm, model scripted-model):"), std::string::npos) << inspect.output;
   EXPECT_EQ(run("skill validate " + out("faults", "skill/sheet-lessons").string()).status, 0);
 }
 
