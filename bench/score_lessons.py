@@ -20,8 +20,11 @@ def main(run_path, truth_path):
             planted.setdefault(pattern, set()).add(row["id"])
     with h5py.File(run_path, "r") as f:
         g = f["lessons"]
+        # support sets are positions into /trajectories/id (run.h5 format 3; earlier formats hold ids)
+        ids = f["trajectories/id"].asstr()[:] if "trajectories" in f else None
+        named = lambda members: {ids[m] if isinstance(m, int) else m for m in members}
         lessons = [
-            {"id": i, "placement": p, "support": set(json.loads(s)), "text": t}
+            {"id": i, "placement": p, "support": named(json.loads(s)), "text": t}
             for i, p, s, t in zip(g["id"].asstr()[:], g["placement"].asstr()[:], g["support"].asstr()[:],
                                   g["text"].asstr()[:])
         ]

@@ -486,7 +486,7 @@ std::vector<std::uint32_t> LessonMatcher::match(const Features& features, Label 
   return out;
 }
 
-skill::Patch lessons_patch(const std::vector<Lesson>& lessons, const std::vector<std::vector<std::string>>& supports,
+skill::Patch lessons_patch(const std::vector<Lesson>& lessons, const std::vector<skill::Support>& supports,
                            std::uint64_t population) {
   skill::Patch patch;
   patch.reasoning = "stats analyst: lessons mined from counts over the corpus";
@@ -500,8 +500,6 @@ skill::Patch lessons_patch(const std::vector<Lesson>& lessons, const std::vector
     edit.target_section = lessons[i].section;
     edit.content = lessons[i].text;
     edit.support = supports[i];
-    std::sort(edit.support.begin(), edit.support.end());
-    edit.support.erase(std::unique(edit.support.begin(), edit.support.end()), edit.support.end());
     patch.edits.push_back(std::move(edit));
     patch.changelog.push_back(lessons[i].id());
   }

@@ -2,6 +2,7 @@
 #include <map>
 
 #include "commands.hpp"
+#include "t2s/core/error.hpp"
 #include "t2s/core/text.hpp"
 #include "t2s/skill/budget.hpp"
 #include "t2s/skill/paths.hpp"
@@ -68,6 +69,19 @@ void inspect_skill(const InspectArgs& args, Context& context) {
   for (const auto& block : provenance.blocks) out << "  " << skill::describe(block) << "\n";
 }
 
+// A lesson's support set as ids: archives since format 3 hold positions into /trajectories/id.
+json support_ids(const std::string& support, const std::vector<std::string>& ids_in_order) {
+  json members = json::parse(support);
+  for (auto& member : members)
+    if (member.is_number_unsigned()) {
+      const auto position = member.get<std::uint64_t>();
+      if (position >= ids_in_order.size()) throw InputError("/lessons: support names position " + std::to_string(position) +
+                                                             " beyond /trajectories/id");
+      member = ids_in_order[position];
+    }
+  return members;
+}
+
 // A run archive: what the run was, the lessons of its skill with their prevalence and sources, the
 // merge tree and the analyses.
 void inspect_run(const InspectArgs& args, Context& context) {
@@ -85,7 +99,7 @@ void inspect_run(const InspectArgs& args, Context& context) {
   json lessons = json::array();
   for (const auto& l : archive.lessons)
     lessons.push_back({{"id", l.id}, {"kind", l.kind}, {"placement", l.placement}, {"support_count", l.support_count},
-                       {"population", l.population}, {"text", l.text}, {"support", json::parse(l.support)},
+                       {"population", l.population}, {"text", l.text}, {"support", support_ids(l.support, archive.trajectory_ids)},
                        {"merge_path", json::parse(l.merge_path)}});
   json report = {{"run", args.file}, {"provenance", archive.provenance}, {"analysis", statuses},
                  {"merge", {{"levels", levels}, {"nodes", archive.merge.size()}, {"fallbacks", fallbacks}}},

@@ -124,7 +124,8 @@ struct LlmMerger::Impl {
         report.notes.push_back(label + " dropped: not an object");
         continue;
       }
-      std::vector<std::string> support, unknown, valid;
+      skill::Support support;
+      std::vector<std::string> unknown, valid;
       if (const auto sources = item.find("sources"); sources != item.end() && sources->is_array()) {
         for (const auto& source : *sources) {
           const auto at = source.is_string() ? parse_source(source.get<std::string>(), children) : std::nullopt;
@@ -134,7 +135,7 @@ struct LlmMerger::Impl {
           }
           valid.push_back(detail::edit_id(at->first, at->second));
           used.insert(*at);
-          support = detail::support_union(support, children[at->first].edits[at->second].support);
+          support |= children[at->first].edits[at->second].support;
         }
       }
       if (!unknown.empty()) report.notes.push_back(label + " names unknown sources: " + listed(unknown));

@@ -24,7 +24,7 @@ struct Member {
 struct Group {
   std::vector<std::size_t> members;  // indices into the member list, in input order
   std::size_t kept = 0;              // the member whose text the group keeps
-  std::vector<std::string> support;
+  skill::Support support;
   bool alive = true;
 
   std::size_t position(const std::vector<Member>& all) const { return all[members.front()].position; }
@@ -45,7 +45,7 @@ bool better(const Member& candidate, const Member& current) {
 }
 
 void absorb(Group& into, Group& from, const std::vector<Member>& all) {
-  into.support = detail::support_union(into.support, from.support);
+  into.support |= from.support;
   for (const auto m : from.members) into.members.push_back(m);
   std::sort(into.members.begin(), into.members.end());
   if (better(all[from.kept], all[into.kept])) into.kept = from.kept;

@@ -205,11 +205,4 @@ std::string edit_id(std::size_t patch, std::size_t edit) {
   return id;
 }
 
-std::vector<std::string> support_union(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  std::vector<std::string> out;
-  out.reserve(a.size() + b.size());
-  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
-
 }  // namespace t2s::consolidate::detail

@@ -46,7 +46,4 @@ std::string describe_edit(const skill::Edit& edit);
 // The id of input edit `edit` of child `patch` (0-based) in reports and prompts: "p<patch+1>.e<edit+1>".
 std::string edit_id(std::size_t patch, std::size_t edit);
 
-// Sorted union of two sorted, distinct id lists.
-std::vector<std::string> support_union(const std::vector<std::string>& a, const std::vector<std::string>& b);
-
 }  // namespace t2s::consolidate::detail

@@ -299,8 +299,8 @@ class Splitter {
         sources.push_back({Source::Kind::root, i});
       }
 
-    std::vector<std::string> moved_support;
-    for (const auto& [i, text] : entries) moved_support = detail::support_union(moved_support, root_.edits[i].support);
+    skill::Support moved_support;
+    for (const auto& [i, text] : entries) moved_support |= root_.edits[i].support;
     const auto* existing = skill_.text(file_);
     if (!entries.empty() && existing != nullptr) {
       const auto heading = last_top_heading(file_, *existing);
@@ -326,11 +326,11 @@ class Splitter {
 
     // SKILL.md links what only rare edits linked: the new references file and orphaned references.
     std::vector<std::string> links;
-    std::vector<std::string> pointer_support = moved_support;
+    skill::Support pointer_support = moved_support;
     if (!entries.empty() && existing == nullptr) links.push_back(file_);
     for (const auto i : orphans) {
       links.push_back(root_.edits[i].file);
-      pointer_support = detail::support_union(pointer_support, root_.edits[i].support);
+      pointer_support |= root_.edits[i].support;
     }
     if (!links.empty()) {
       Edit e = pointer_edit();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <ostream>
@@ -17,6 +18,7 @@
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/skill/apply.hpp"
+#include "t2s/skill/provenance.hpp"
 #include "t2s/skill/skill_dir.hpp"
 #include "t2s/skill/validate.hpp"
 #include "t2s/store/llm_recording.hpp"
@@ -71,6 +73,10 @@ T all_merged(const mpi::Comm& comm, const T& local) {
 // Analysis units: unit u is the rows [u*block, (u+1)*block) of the store, in storage order, so that
 // each rank reads its share of the text blob front to back. A stats patch is a union over lessons
 // decided for the whole corpus, so any cut into units gives the same skill.
+// A block of the skill's provenance sidecar lists this many trajectory ids at most (the archive has
+// them all): a lesson a million runs share should not make a skill directory a hundred megabytes.
+constexpr std::size_t kListedSupport = 1000;
+
 struct Units {
   std::uint64_t trajectories = 0, block = 1, count = 0;
   std::vector<std::uint64_t> first_of_rank;  // first unit of each rank, plus the end
@@ -91,15 +97,39 @@ struct Units {
   static std::string key(std::uint64_t unit) { return "unit/" + std::to_string(unit); }
 };
 
-// Calls f(id, trajectory) for the trajectories of units [first, end), in storage order.
+// Calls f(row, trajectory) for the trajectories of units [first, end), in storage order.
 template <typename F>
 void for_each_trajectory(const store::TrajectoryStore& store, const Units& units, std::uint64_t first, std::uint64_t end,
                          F&& f) {
   if (first >= end) return;
   const std::uint64_t first_row = units.rows(first).first;
   const std::uint64_t end_row = units.rows(end - 1).first + units.rows(end - 1).second;
-  store.for_each_trajectory(first_row, end_row - first_row,
-                            [&](const store::IndexRow& row, const trace::Trajectory& t) { f(row.id, t); });
+  store.for_each_trajectory(first_row, end_row - first_row, f);
+}
+
+// Calls f(first_position, ids) for the store's ids in id order, a batch at a time.
+template <typename F>
+void for_each_id_batch(const store::TrajectoryStore& store, F&& f) {
+  constexpr std::uint64_t kBatch = 1 << 16;
+  std::vector<std::string> ids;
+  for (std::uint64_t first = 0; first < store.size(); first += kBatch) {
+    ids.clear();
+    for (auto& row : store.rows(store.id_order(first, std::min(kBatch, store.size() - first)))) ids.push_back(std::move(row.id));
+    f(first, ids);
+  }
+}
+
+// The id-order position of each row in [first_row, end_row): support sets name trajectories by
+// position (skill/support.hpp), 4 bytes each however many trajectories a lesson has.
+std::vector<std::uint32_t> positions_of_rows(const store::TrajectoryStore& store, std::uint64_t first_row, std::uint64_t end_row) {
+  std::vector<std::uint32_t> positions(end_row - first_row);
+  constexpr std::uint64_t kBatch = 1 << 16;
+  for (std::uint64_t first = 0; first < store.size(); first += kBatch) {
+    const auto rows = store.id_order(first, std::min(kBatch, store.size() - first));
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      if (rows[i] >= first_row && rows[i] < end_row) positions[rows[i] - first_row] = static_cast<std::uint32_t>(first + i);
+  }
+  return positions;
 }
 
 bool has_heading(const std::string& text, const std::string& heading) {
@@ -498,13 +528,13 @@ Leaves EvolveRun::analyse_stats() {
     say("lessons: " + std::to_string(lessons_.size()) + " (from the checkpoint)");
   } else {
     analyze::FeatureCounts counts;
-    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const std::string&, const trace::Trajectory& t) {
+    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const store::IndexRow&, const trace::Trajectory& t) {
       counts.add(analyze::extract_features(t), analyze::label_of(t));
     });
     const auto total = all_merged(comm_, counts);
     const auto candidates = analyze::candidates(total, job_.stats);
     analyze::Evidence evidence;
-    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const std::string&, const trace::Trajectory& t) {
+    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const store::IndexRow&, const trace::Trajectory& t) {
       evidence.add(analyze::extract_features(t), analyze::label_of(t), candidates);
     });
     lessons_ = analyze::lessons(total, candidates, all_merged(comm_, evidence), job_.stats);
@@ -531,18 +561,25 @@ Leaves EvolveRun::analyse_stats() {
   auto last_report = std::chrono::steady_clock::now();
   for (const auto& [key, text] : done_)
     if (key.starts_with("analysis:unit/")) leaves.mine[std::stoull(key.substr(14))] = text;
+  // my units are rows [my_first_row, my_end_row)
+  const std::uint64_t my_first_row = std::min(my_first * units.block, units.trajectories);
+  const std::uint64_t my_end_row = std::min(my_end * units.block, units.trajectories);
+  const bool all_resumed = leaves.mine.size() == my_end - my_first;
+  const auto position_of = all_resumed ? std::vector<std::uint32_t>() : positions_of_rows(trajectories_, my_first_row, my_end_row);
   for (std::uint64_t u = my_first; u < my_end; ++u) {
     if (leaves.mine.count(u)) {
       ++resumed;
       continue;
     }
-    std::vector<std::vector<std::string>> supports(lessons_.size());
+    std::vector<std::vector<std::uint32_t>> positions(lessons_.size());
     json rows = json::array();
-    for_each_trajectory(trajectories_, units, u, u + 1, [&](const std::string& id, const trace::Trajectory& t) {
+    for_each_trajectory(trajectories_, units, u, u + 1, [&](const store::IndexRow& row, const trace::Trajectory& t) {
       const auto matched = matcher.match(analyze::extract_features(t), analyze::label_of(t));
-      for (auto l : matched) supports[l].push_back(id);
-      rows.push_back({id, lessons_list(matched, lessons_)});
+      for (auto l : matched) positions[l].push_back(position_of[row.row - my_first_row]);
+      rows.push_back({row.id, lessons_list(matched, lessons_)});
     });
+    std::vector<skill::Support> supports;
+    for (auto& p : positions) supports.push_back(skill::Support::of_positions(std::move(p)));
     const json patch = skill::patch_json(analyze::lessons_patch(lessons_, supports, population));
     log_->add("analysis", Units::key(u),
               json{{"unit", u}, {"analyst", "stats"}, {"status", "ok"}, {"patch", patch}, {"trajectories", rows}}.dump());
@@ -619,6 +656,7 @@ Leaves EvolveRun::analyse_llm() {
   const auto record = [&](std::uint64_t position, const std::string& id, analyze::Analysis&& a) {
     json patch = nullptr;
     if (a.status == "ok") {
+      for (auto& edit : a.patch.edits) edit.support = skill::Support::of_positions({static_cast<std::uint32_t>(position)});
       // Accepted only when its edits apply to the frozen skill (the edits the engine refuses go).
       consolidate::MergeReport report;
       skill::Patch checked = consolidate::merge_deterministic(std::vector<skill::Patch>{a.patch}, merge_options_, &report);
@@ -850,6 +888,9 @@ std::string EvolveRun::consolidate(Leaves& leaves) {
 }
 
 EvolveSummary EvolveRun::run() {
+  if (trajectories_.size() > std::numeric_limits<std::uint32_t>::max())
+    throw InputError(job_.trajectories.string() + ": " + std::to_string(trajectories_.size()) +
+                     " trajectories; one run takes at most 4294967295 (support sets hold 32-bit positions): split the store");
   frozen_ = frozen_skill(job_, skill_name_);
   merge_options_ = job_.merge;
   merge_options_.skill = &frozen_;  // merged patches are held to the skill engine's checks
@@ -922,6 +963,25 @@ void EvolveRun::finish(const std::string& root_text) {
                 skill::format_apply_result(applied, final_patch));
   summary_.skill_dir = job_.output / "skill" / skill_name_;
   skill::SkillDir result = applied.skill;
+
+  // The archive gets every id in id order (its support sets hold positions); the skill's sidecar
+  // names the first members of each block by id, from the same pass.
+  summary_.archive = job_.output / "run.h5";
+  store::RunArchiveWriter writer(summary_.archive);  // replaces an earlier run.h5 only when complete
+  skill::Provenance provenance = skill::read_provenance(result);
+  std::set<std::uint32_t> wanted;
+  for (const auto& block : provenance.blocks) {
+    const auto& positions = block.support.positions();
+    wanted.insert(positions.begin(), positions.begin() + static_cast<std::ptrdiff_t>(std::min(positions.size(), kListedSupport)));
+  }
+  std::map<std::uint32_t, std::string> named;
+  for_each_id_batch(trajectories_, [&](std::uint64_t first, const std::vector<std::string>& ids) {
+    writer.append_trajectory_ids(ids);
+    for (auto it = wanted.lower_bound(static_cast<std::uint32_t>(first)); it != wanted.end() && *it < first + ids.size(); ++it)
+      named[*it] = ids[*it - first];
+  });
+  skill::name_positions(provenance, [&](std::uint32_t position) { return named.at(position); }, kListedSupport);
+  skill::write_provenance(result, std::move(provenance));
   skill::write_skill_dir(result, summary_.skill_dir);
   summary_.valid = true;
 
@@ -929,7 +989,7 @@ void EvolveRun::finish(const std::string& root_text) {
   std::map<std::string, std::string> id_by_text;
   for (const auto& l : lessons_) id_by_text[l.text] = l.id();
   store::RunArchive archive;
-  std::map<std::string, std::vector<std::string>> lessons_of;  // LLM analyses: trajectory → lesson ids
+  std::map<std::uint32_t, std::vector<std::string>> lessons_of;  // LLM analyses: trajectory position → lesson ids
   for (const auto& d : decisions) {
     if (d.edit >= root.edits.size()) continue;
     const skill::Edit& e = root.edits[d.edit];
@@ -940,12 +1000,12 @@ void EvolveRun::finish(const std::string& root_text) {
     } else {
       row.id = "lesson-" + to_hex(sha256(e.file + '\0' + e.target_section + '\0' + e.content)).substr(0, 10);
       row.kind = job_.analyst == "stats" ? "merged" : "llm";
-      for (const auto& id : e.support) lessons_of[id].push_back(row.id);
+      for (const auto position : e.support.positions()) lessons_of[position].push_back(row.id);
     }
     using Action = consolidate::PrevalenceDecision::Action;
     row.placement = d.action == Action::kept ? e.file : d.action == Action::moved ? policy.references_file : "dropped";
     row.text = e.content;
-    row.support = json(e.support).dump();
+    row.support = e.support.to_json().dump();
     row.support_count = e.support.size();
     row.population = population;
     row.merge_path = json(root_path_).dump();
@@ -957,8 +1017,6 @@ void EvolveRun::finish(const std::string& root_text) {
                    [](const auto& a, const auto& b) { return a.support_count > b.support_count; });
 
   // --- the archive, streamed from the checkpoint
-  summary_.archive = job_.output / "run.h5";
-  store::RunArchiveWriter writer(summary_.archive);  // replaces an earlier run.h5 only when complete
   std::uint64_t merge_rows = 0;
   // LLM analyses tried more than once: only the last attempt goes to the archive.
   std::map<std::string, int> last_attempt;
@@ -984,7 +1042,7 @@ void EvolveRun::finish(const std::string& root_text) {
         } else {
           if (const auto last = last_attempt.find(r.key); last != last_attempt.end() && unit.value("attempt", 0) != last->second)
             return;  // superseded by a later attempt
-          const auto found = lessons_of.find(r.key);
+          const auto found = lessons_of.find(unit.at("position").get<std::uint32_t>());
           rows.push_back({r.key, unit.at("analyst").get<std::string>(), unit.at("status").get<std::string>(),
                           unit.at("reason").get<std::string>(), r.key,
                           found == lessons_of.end() ? "[]" : json(found->second).dump(),

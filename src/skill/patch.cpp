@@ -45,11 +45,7 @@ Edit read_edit(const json& value, const std::string& path) {
   edit.content = fields.string("content");
   edit.old_text = fields.string("old_text");
   edit.after_section = fields.string("after_section");
-  edit.support = fields.strings("support");
-  for (std::size_t i = 0; i < edit.support.size(); ++i)
-    if (edit.support[i].empty()) fields.fail("support[" + std::to_string(i) + "]", "empty trajectory id");
-  std::sort(edit.support.begin(), edit.support.end());
-  edit.support.erase(std::unique(edit.support.begin(), edit.support.end()), edit.support.end());
+  if (const auto* support = fields.find("support")) edit.support = Support::from_json(*support, path + ".support");
   return edit;
 }
 
@@ -142,7 +138,7 @@ json patch_json(const Patch& patch) {
                      {"content", text_or_null(edit.content)},
                      {"old_text", text_or_null(edit.old_text)},
                      {"after_section", text_or_null(edit.after_section)},
-                     {"support", edit.support}});
+                     {"support", edit.support.to_json()}});
   json result = {{"reasoning", patch.reasoning}, {"edits", edits}, {"changelog", patch.changelog}};
   if (!is_empty(patch.origin)) result["origin"] = origin_json(patch.origin);
   return result;

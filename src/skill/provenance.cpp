@@ -30,7 +30,8 @@ Block read_block(const json& value, const std::string& path) {
   block.op = fields.string("op");
   block.edit = fields.unsigned_integer("edit");
   block.patch_sha256 = fields.string("patch_sha256");
-  block.support = fields.strings("support");
+  if (const auto* support = fields.find("support")) block.support = Support::from_json(*support, path + ".support");
+  block.unlisted = fields.unsigned_integer("unlisted");
   if (const auto* origin = fields.find("origin")) block.origin = read_origin(*origin, path + ".origin");
   return block;
 }
@@ -40,7 +41,7 @@ std::string abbreviated(const std::string& id) { return id.size() > 12 ? id.subs
 }  // namespace
 
 nlohmann::json block_json(const Block& block) {
-  return {{"file", block.file},
+  json out = {{"file", block.file},
           {"first_line", block.first_line},
           {"last_line", block.last_line},
           {"sha256", block.sha256},
@@ -48,9 +49,11 @@ nlohmann::json block_json(const Block& block) {
           {"op", block.op},
           {"edit", block.edit},
           {"patch_sha256", block.patch_sha256},
-          {"support", block.support},
+          {"support", block.support.to_json()},
           {"prevalence", block.prevalence()},
           {"origin", origin_json(block.origin)}};
+  if (block.unlisted != 0) out["unlisted"] = block.unlisted;
+  return out;
 }
 
 Provenance read_provenance(const SkillDir& skill) {
@@ -155,6 +158,17 @@ void add_edit_blocks(Provenance& provenance, const LineOrigins& origins, const P
     }
 }
 
+void name_positions(Provenance& provenance, const std::function<std::string(std::uint32_t)>& id_of, std::size_t limit) {
+  for (auto& block : provenance.blocks) {
+    if (!block.support.by_position()) continue;
+    const auto& positions = block.support.positions();
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < positions.size() && i < limit; ++i) ids.push_back(id_of(positions[i]));
+    block.unlisted += positions.size() - ids.size();
+    block.support = Support(std::move(ids));
+  }
+}
+
 std::string describe(const Block& block) {
   std::string text = block.file + ":" + std::to_string(block.first_line);
   if (block.last_line != block.first_line) text += "-" + std::to_string(block.last_line);
@@ -164,8 +178,8 @@ std::string describe(const Block& block) {
   if (block.origin.population != 0) text += "/" + std::to_string(block.origin.population);
   if (!block.support.empty()) {
     text += " [";
-    for (std::size_t i = 0; i < block.support.size() && i < 3; ++i) text += (i ? ", " : "") + abbreviated(block.support[i]);
-    text += block.support.size() > 3 ? ", …]" : "]";
+    for (std::size_t i = 0; i < block.support.size() && i < 3; ++i) text += (i ? ", " : "") + abbreviated(block.support.member_text(i));
+    text += block.prevalence() > 3 ? ", …]" : "]";
   }
   const auto& origin = block.origin;
   if (!origin.merge_path.empty()) {

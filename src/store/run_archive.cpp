@@ -12,7 +12,8 @@ namespace t2s::store {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr std::int64_t kVersion = 2;  // 2: /analysis patch, tokens, calls; /merge merge, reason; /llm
+// 2: /analysis patch, tokens, calls; /merge merge, reason; /llm. 3: /trajectories/id, supports as positions.
+constexpr std::int64_t kVersion = 3;
 
 template <typename Row>
 void write_text_column(hid_t group, const std::string& name, const std::vector<Row>& rows, std::string Row::*field) {
@@ -96,12 +97,14 @@ struct RunArchiveWriter::Impl {
   h5::Handle file, string_type;
   std::optional<AppendableTable<RunArchive::Analysis>> analysis;
   std::optional<AppendableTable<RunArchive::Node>> merge;
+  std::optional<h5::AppendableDataset> trajectory_ids;
   std::uint64_t analysis_rows = 0;
   bool finished = false;
 
   void close() {
     analysis.reset();
     merge.reset();
+    trajectory_ids.reset();
     file.reset();
   }
 };
@@ -120,6 +123,8 @@ RunArchiveWriter::RunArchiveWriter(fs::path path) : impl_(std::make_unique<Impl>
   const auto int_column = [&](hid_t group, const char* name) {
     return h5::AppendableDataset(group, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 8, 1024, 1);
   };
+  h5::Handle trajectories = h5::create_group(w.file, "trajectories");
+  w.trajectory_ids.emplace(text_column(trajectories, "id"));
   using A = RunArchive::Analysis;
   h5::Handle analysis = h5::create_group(w.file, "analysis");
   w.analysis.emplace();
@@ -151,6 +156,13 @@ void RunArchiveWriter::append_analysis(const std::vector<RunArchive::Analysis>& 
   impl_->analysis_rows += rows.size();
 }
 
+void RunArchiveWriter::append_trajectory_ids(const std::vector<std::string>& ids) {
+  std::vector<const char*> pointers;
+  pointers.reserve(ids.size());
+  for (const auto& id : ids) pointers.push_back(id.c_str());
+  impl_->trajectory_ids->append(pointers.data(), pointers.size());
+}
+
 void RunArchiveWriter::append_merge(const std::vector<RunArchive::Node>& rows) { impl_->merge->append(rows); }
 
 std::uint64_t RunArchiveWriter::analysis_rows() const { return impl_->analysis_rows; }
@@ -167,6 +179,7 @@ void RunArchiveWriter::add_recordings(const std::vector<fs::path>& files) {
 }
 
 void RunArchiveWriter::finish(const RunArchive& a) {
+  append_trajectory_ids(a.trajectory_ids);
   append_analysis(a.analysis);
   append_merge(a.merge);
   {
@@ -236,6 +249,20 @@ bool is_run_archive(const fs::path& path) {
   }
 }
 
+std::vector<std::string> read_trajectory_ids(const fs::path& path, std::span<const std::uint64_t> positions) {
+  try {
+    h5::Handle file = h5::open_file(path);
+    if (H5Lexists(file, "trajectories", H5P_DEFAULT) <= 0) return {};
+    h5::Handle dataset = h5::open_dataset(open_group(file, "trajectories"), "id");
+    const auto rows = rows_of(dataset);
+    for (const auto p : positions)
+      if (p >= rows) throw InputError("/trajectories/id has " + std::to_string(rows) + " rows, not a position " + std::to_string(p));
+    return h5::read_string_points(dataset, positions);
+  } catch (const InputError& e) {
+    throw InputError(path.string() + ": " + e.what());
+  }
+}
+
 RunArchive read_run_archive(const fs::path& path, bool with_analysis) {
   RunArchive a;
   try {
@@ -258,6 +285,7 @@ RunArchive read_run_archive(const fs::path& path, bool with_analysis) {
                  calls = read_int_column_or(analysis, "calls", ids.size());
       for (std::size_t i = 0; i < ids.size(); ++i)
         a.analysis.push_back({ids[i], analysts[i], statuses[i], reasons[i], units[i], lessons[i], patches[i], tokens[i], calls[i]});
+      if (H5Lexists(file, "trajectories", H5P_DEFAULT) > 0) a.trajectory_ids = read_text_column(open_group(file, "trajectories"), "id");
     }
 
     h5::Handle merge = open_group(file, "merge");

@@ -162,13 +162,27 @@ TEST_F(Evolve, ARunArchiveListsLessonsWithPrevalenceAndSources) {
   const json report = json::parse(run("inspect --json " + archive.string()).output);
   ASSERT_GE(report["lessons"].size(), 8u);
   std::uint64_t previous = UINT64_MAX;
+  std::vector<json> promoted_supports;
   for (const auto& lesson : report["lessons"]) {
+    // run.h5 holds positions into /trajectories/id; inspect turns them back into the trajectories' ids
+    for (const auto& member : lesson["support"]) ASSERT_EQ(member.get<std::string>().size(), 64u) << member;
+    EXPECT_TRUE(std::is_sorted(lesson["support"].begin(), lesson["support"].end()));
+    if (lesson["placement"] == "SKILL.md") promoted_supports.push_back(lesson["support"]);
     EXPECT_EQ(lesson["support"].size(), lesson["support_count"].get<std::size_t>());
     EXPECT_EQ(lesson["population"], 900);
     EXPECT_LE(lesson["support_count"].get<std::uint64_t>(), previous);
     previous = lesson["support_count"].get<std::uint64_t>();
   }
   EXPECT_TRUE(report["skill"]["valid"].get<bool>());
+  // the skill's sidecar names the same trajectories by id as the archive's lessons
+  const json provenance = json::parse(read_file(out("archive", "skill/sheet-lessons/.trace2skill/provenance.json")));
+  std::set<json> block_supports;
+  for (const auto& block : provenance["blocks"]) {
+    block_supports.insert(block["support"]);
+    EXPECT_EQ(block["prevalence"], block["support"].size());  // 900 trajectories: every id is listed
+  }
+  ASSERT_FALSE(promoted_supports.empty());
+  for (const auto& support : promoted_supports) EXPECT_TRUE(block_supports.count(support)) << support.dump();
   // the archive is plain HDF5: h5py reads the job text and the lesson table
   const auto h5py = t2s::test::run_command(
       "/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1]); "

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -46,8 +47,9 @@ std::map<std::string, json> analyses(const fs::path& archive) {
       "f = h5py.File(sys.argv[1], 'r')\n"
       "a = f['analysis']\n"
       "col = lambda n: [x.decode() for x in a[n][:]]\n"
-      "print(json.dumps({i: {'analyst': an, 'status': s, 'reason': r, 'patch': p, 'tokens': int(t)} for i, an, s, r, p, t in "
-      "zip(col('id'), col('analyst'), col('status'), col('reason'), col('patch'), a['tokens'][:])}))\" " +
+      "position = {x.decode(): k for k, x in enumerate(f['trajectories']['id'][:])}\n"
+      "print(json.dumps({i: {'analyst': an, 'status': s, 'reason': r, 'patch': p, 'tokens': int(t), 'position': position.get(i, -1)} "
+      "for i, an, s, r, p, t in zip(col('id'), col('analyst'), col('status'), col('reason'), col('patch'), a['tokens'][:])}))\" " +
       archive.string() + " 2>/dev/null");
   std::map<std::string, json> rows;
   if (result.status != 0) return rows;
@@ -133,6 +135,12 @@ TEST_F(EvolveLlm, EveryTrajectoryGetsTheAnalysisItsOutcomeCallsFor) {
   const auto rows = analyses(out("one", "run.h5"));
   ASSERT_EQ(rows.size(), 120u) << "h5py could not read /analysis, or rows are missing";
   std::map<std::string, int> by_status;
+  std::map<int, std::string> id_at;  // /trajectories/id: every id, in id order
+  for (const auto& [id, row] : rows) id_at[row["position"].get<int>()] = id;
+  ASSERT_EQ(id_at.size(), rows.size());
+  ASSERT_EQ(id_at.begin()->first, 0);
+  ASSERT_EQ(id_at.rbegin()->first, static_cast<int>(rows.size()) - 1);
+  EXPECT_TRUE(std::is_sorted(id_at.begin(), id_at.end(), [](const auto& a, const auto& b) { return a.second < b.second; }));
   for (const auto& [id, want] : expected) {
     ASSERT_TRUE(rows.count(id)) << id;
     const json& row = rows.at(id);
@@ -140,10 +148,10 @@ TEST_F(EvolveLlm, EveryTrajectoryGetsTheAnalysisItsOutcomeCallsFor) {
     EXPECT_EQ(row["status"], want.status) << id << ": " << row["reason"];
     ++by_status[want.analyst + "/" + want.status];
     if (row["status"] == "ok") {
-      // the program, not the model, decides the support: exactly this trajectory
+      // the program, not the model, decides the support: exactly this trajectory (its position)
       const json patch = json::parse(row["patch"].get<std::string>());
       ASSERT_FALSE(patch["edits"].empty()) << id;
-      for (const auto& edit : patch["edits"]) EXPECT_EQ(edit["support"], json::array({id})) << id;
+      for (const auto& edit : patch["edits"]) EXPECT_EQ(edit["support"], json::array({row["position"]})) << id;
       EXPECT_GT(row["tokens"].get<int>(), 0) << id;
     }
     if (row["status"] == "dropped") EXPECT_NE(row["reason"].get<std::string>().find("no passing fix"), std::string::npos);

@@ -88,7 +88,7 @@ inline ::testing::AssertionResult applies(const skill::Patch& patch, const skill
 // The support sets of a patch, sorted: what a merge must get right whatever the order of edits.
 inline std::vector<Ids> supports(const skill::Patch& patch) {
   std::vector<Ids> out;
-  for (const auto& e : patch.edits) out.push_back(e.support);
+  for (const auto& e : patch.edits) out.push_back(e.support.ids());
   std::sort(out.begin(), out.end());
   return out;
 }

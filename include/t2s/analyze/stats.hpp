@@ -126,8 +126,8 @@ class LessonMatcher {
 };
 
 // The patch of a set of trajectories: one edit per lesson that at least one of them supports, with
-// those trajectories as its support, in lesson order. `supports[i]` holds the ids for lesson i.
-skill::Patch lessons_patch(const std::vector<Lesson>& lessons, const std::vector<std::vector<std::string>>& supports,
+// those trajectories as its support, in lesson order. `supports[i]` is the support of lesson i.
+skill::Patch lessons_patch(const std::vector<Lesson>& lessons, const std::vector<skill::Support>& supports,
                            std::uint64_t population);
 
 }  // namespace t2s::analyze

@@ -12,7 +12,7 @@
 // Ops: insert_after, insert_before, append_to_section, replace_in_section, add_section,
 // delete_section, create, delete_file; the published aliases create_file, createFile and
 // deleteFile are accepted. Text fields may be null, empty or absent (all mean "not given").
-// `support` is a set: ids are sorted and duplicates dropped. Unknown keys are ignored, as the
+// `support` is a set (skill/support.hpp): trajectory ids, or positions in a run's store (integers). Unknown keys are ignored, as the
 // published tooling does. What each op does is documented in skill/apply.hpp.
 #pragma once
 
@@ -24,6 +24,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "t2s/skill/support.hpp"
 
 namespace t2s::skill {
 
@@ -37,7 +39,7 @@ struct Edit {
   std::string file;
   Op op = Op::append_to_section;
   std::string target_section, target_text, content, old_text, after_section;
-  std::vector<std::string> support;  // trajectory ids, sorted and distinct
+  Support support;  // the trajectories behind the edit (skill/support.hpp)
 };
 
 // Where a patch came from, copied into the provenance of every block it writes.

@@ -4,17 +4,21 @@
 // blocks: a run of lines of one file written by one edit, with the edit's support set, its
 // prevalence (the size of the support set, out of `population` trajectories when known), the
 // merge-tree path and the model/prompt hashes of the patch. Blocks follow their lines through
-// later patches and budget moves; a block whose lines are all gone is dropped.
+// later patches and budget moves; a block whose lines are all gone is dropped. A block written by
+// an evolve run lists at most a few thousand ids; `unlisted` counts the rest, and the run archive
+// holds the whole set.
 //
 //   {"format": "trace2skill/provenance", "format_version": 1,
 //    "blocks": [{"file": "SKILL.md", "first_line": 12, "last_line": 14, "sha256": "…",
 //                "section": "## Formulas", "op": "append_to_section", "edit": 0,
-//                "patch_sha256": "…", "support": ["…"], "prevalence": 5,
+//                "patch_sha256": "…", "support": ["…"], "prevalence": 5, "unlisted": 0,
 //                "origin": {"model": "…", "model_hash": "…", "prompt_hash": "…",
 //                           "merge_path": ["L2/0", "L1/3"], "population": 128}}]}
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -36,10 +40,11 @@ struct Block {
   std::string op;
   std::size_t edit = 0;  // index of the edit in its patch
   std::string patch_sha256;
-  std::vector<std::string> support;
+  Support support;
+  std::uint64_t unlisted = 0;  // members of the support set the sidecar does not list (see name_positions)
   PatchOrigin origin;
 
-  std::size_t prevalence() const { return support.size(); }
+  std::size_t prevalence() const { return support.size() + unlisted; }
 };
 
 struct Provenance {
@@ -70,6 +75,11 @@ Provenance follow_lines(const Provenance& provenance, const LineOrigins& origins
 
 // Adds one block per run of lines written by the same edit of `patch`.
 void add_edit_blocks(Provenance& provenance, const LineOrigins& origins, const Patch& patch);
+
+// Gives every block whose support holds store positions the ids of its first `limit` members
+// (`id_of(position)`), counting the others in `unlisted`: a skill names trajectories by id, and a
+// lesson seen in a million runs should not make its sidecar a hundred megabytes.
+void name_positions(Provenance& provenance, const std::function<std::string(std::uint32_t)>& id_of, std::size_t limit);
 
 // "SKILL.md:12-14 append_to_section (edits[0]), support 5/128: a1b2c3d4e5f6, …; merge L2/0 > L1/3;
 // model qwen3 (hash …), prompt 1234…": one line for people.

@@ -2,10 +2,13 @@
 // audit it and replay it. Written once by rank 0 at the end of a run (under ".partial", renamed),
 // from the run's checkpoint (store/run_log). Readable with h5py; every table is columns of equal
 // length, text as variable-length UTF-8 strings.
-//   /                 attrs format = "trace2skill/run", format_version = 1, created_by
+//   /                 attrs format = "trace2skill/run", format_version = 3, created_by
 //   /provenance       attrs command, version, git_revision, ranks, hosts, started, finished,
 //                     slurm_job_id, slurm_array_job_id, slurm_array_task_id; datasets job (the job
 //                     file's text), libraries (JSON)
+//   /trajectories     id: the run's trajectory ids in id order. Support sets in this archive (the
+//                     patches of /analysis and /merge, /lessons support) name trajectories by
+//                     position in it (skill/support.hpp): position p is /trajectories/id[p]
 //   /analysis         per trajectory: id, analyst, status (ok / empty / dropped / failed /
 //                     skipped), reason, unit (the analysis it was part of: "unit/12" for stats, its
 //                     id for LLM analysts), lessons (JSON list of the lessons of the final patch it
@@ -14,7 +17,7 @@
 //                     (ok, or fallback: an LLM merge replaced by the deterministic one), merge
 //                     (deterministic / llm), reason, patch (JSON)
 //   /lessons          per lesson of the final patch: id, kind, placement (SKILL.md, references/…,
-//                     dropped), support_count, population, text, support (JSON list of ids),
+//                     dropped), support_count, population, text, support (JSON list of positions),
 //                     merge_path (JSON list)
 //   /skill            attrs name, valid; datasets path (per file), offset, length (uint64: where the
 //                     file sits in bytes), bytes (uint8, deflated: the files written, back to back),
@@ -27,6 +30,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -58,6 +62,7 @@ struct RunArchive {
     std::uint64_t support_count = 0, population = 0;
   };
   std::vector<Lesson> lessons;
+  std::vector<std::string> trajectory_ids;  // in id order; read only with the analysis rows
 
   std::string skill_name;
   bool skill_valid = false;
@@ -80,6 +85,8 @@ class RunArchiveWriter {
   void append_analysis(const std::vector<RunArchive::Analysis>& rows);
   void append_merge(const std::vector<RunArchive::Node>& rows);
   std::uint64_t analysis_rows() const;
+  // Appends to /trajectories/id (the ids in id order, in batches).
+  void append_trajectory_ids(const std::vector<std::string>& ids);
   // Copies the /llm group of every recording file (store/llm_recording) to /llm/<file name>.
   void add_recordings(const std::vector<std::filesystem::path>& files);
   void finish(const RunArchive& archive);
@@ -93,7 +100,10 @@ void write_run_archive(const std::filesystem::path& path, const RunArchive& arch
 
 // Whether `path` is an HDF5 file whose format attribute says run archive.
 bool is_run_archive(const std::filesystem::path& path);
-// Reads everything but the per-trajectory /analysis rows unless `with_analysis`.
+// Reads everything but the per-trajectory /analysis rows and /trajectories/id unless `with_analysis`.
 RunArchive read_run_archive(const std::filesystem::path& path, bool with_analysis = false);
+// The ids at `positions` of /trajectories/id (for support sets); empty for archives older than
+// format 3, whose support sets hold ids.
+std::vector<std::string> read_trajectory_ids(const std::filesystem::path& path, std::span<const std::uint64_t> positions);
 
 }  // namespace t2s::store
