@@ -3,6 +3,7 @@
 
 #include <sys/resource.h>
 #include <unistd.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -70,13 +71,13 @@ T all_merged(const mpi::Comm& comm, const T& local) {
   return T::from_json(json::parse(merged));
 }
 
-// Analysis units: unit u is the rows [u*block, (u+1)*block) of the store, in storage order, so that
-// each rank reads its share of the text blob front to back. A stats patch is a union over lessons
-// decided for the whole corpus, so any cut into units gives the same skill.
 // A block of the skill's provenance sidecar lists this many trajectory ids at most (the archive has
 // them all): a lesson a million runs share should not make a skill directory a hundred megabytes.
 constexpr std::size_t kListedSupport = 1000;
 
+// Analysis units: unit u is the rows [u*block, (u+1)*block) of the store, in storage order, so that
+// each rank reads its share of the text blob front to back. A stats patch is a union over lessons
+// decided for the whole corpus, so any cut into units gives the same skill.
 struct Units {
   std::uint64_t trajectories = 0, block = 1, count = 0;
   std::vector<std::uint64_t> first_of_rank;  // first unit of each rank, plus the end
@@ -588,6 +589,7 @@ Leaves EvolveRun::analyse_stats() {
     if (++since_flush >= job_.checkpoint_every) {
       log_->flush();
       since_flush = 0;
+      malloc_trim(0);  // glibc keeps freed holes between long-lived leaf patches resident; hand them back
     }
     if (comm_.is_main() && seconds_since(last_report) >= 5.0) {  // ranks work alike: rank 0 speaks for them
       last_report = std::chrono::steady_clock::now();
@@ -829,9 +831,28 @@ std::string EvolveRun::consolidate(Leaves& leaves) {
       for (std::uint64_t c = first; c < last; ++c)
         if (owner(level - 1, c) == comm_.rank()) outbox.send(parent_owner, tag, have.at(consolidate::MergeTree::node_name(level - 1, c)));
     }
-    // receive the children of my unfinished nodes, in node and child order
+    // receive the children of my unfinished nodes, in node and child order, and merge them: LLM
+    // merges all in flight at once, deterministic ones a node at a time (a level of a run over
+    // millions of trajectories is never held parsed)
     std::vector<std::uint64_t> mine;
     std::vector<std::vector<skill::Patch>> inputs;
+    const auto merge_inputs = [&] {
+      std::vector<json> records;
+      const auto merged = merge_level(std::move(inputs), records);
+      for (std::size_t k = 0; k < mine.size(); ++k) {
+        const std::uint64_t i = mine[k];
+        const std::string name = consolidate::MergeTree::node_name(level, i);
+        const json patch = skill::patch_json(merged[k]);
+        have[name] = patch.dump();
+        json record = records[k];
+        fallbacks += record.at("status") == "fallback";
+        const auto [first, last] = tree.children(level, i);
+        record.update({{"level", level}, {"index", i}, {"first_child", first}, {"last_child", last}, {"patch", patch}});
+        log_->add("merge", name, record.dump());
+      }
+      mine.clear();
+      inputs.clear();
+    };
     for (std::uint64_t i = 0; i < tree.nodes(level); ++i) {
       ++nodes;
       if (finished.count(consolidate::MergeTree::node_name(level, i))) {
@@ -849,22 +870,12 @@ std::string EvolveRun::consolidate(Leaves& leaves) {
       }
       mine.push_back(i);
       inputs.push_back(std::move(children));
+      if (!merger_) merge_inputs();
     }
-    std::vector<json> records;
-    const auto merged = merge_level(std::move(inputs), records);
-    for (std::size_t k = 0; k < mine.size(); ++k) {
-      const std::uint64_t i = mine[k];
-      const std::string name = consolidate::MergeTree::node_name(level, i);
-      const json patch = skill::patch_json(merged[k]);
-      have[name] = patch.dump();
-      json record = records[k];
-      fallbacks += record.at("status") == "fallback";
-      const auto [first, last] = tree.children(level, i);
-      record.update({{"level", level}, {"index", i}, {"first_child", first}, {"last_child", last}, {"patch", patch}});
-      log_->add("merge", name, record.dump());
-    }
+    merge_inputs();
     outbox.wait_all();
     log_->flush();  // each level is persisted before the next starts
+    malloc_trim(0);  // the level's parsed patches are gone: return their pages before the next level
     // the level below is consumed: only this level feeds the next
     const std::string below = "L" + std::to_string(level - 1) + "/";
     for (auto it = have.lower_bound(below); it != have.end() && it->first.starts_with(below);) it = have.erase(it);

@@ -2,9 +2,6 @@
 // corpus, the result at 1, 2 and 3 ranks, resume after a kill, and the run archive.
 #include <gtest/gtest.h>
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -33,22 +30,13 @@ using nlohmann::json;
 
 
 
-// Starts `mpiexec -n RANKS t2s evolve JOB` in its own process group and kills all of it after
-// `delay_ms`, wherever it is.
+// Starts `mpiexec -n RANKS t2s evolve JOB` and kills all of it, ranks included, after `delay_ms`,
+// wherever it is.
 void kill_evolve_after(int ranks, const std::string& job_file, int delay_ms) {
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setpgid(0, 0);
-    const std::string command =
-        kLauncher + " -n " + std::to_string(ranks) + " " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
-    _exit(127);
-  }
+  t2s::test::BackgroundCommand job(kLauncher + " -n " + std::to_string(ranks) + " " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1");
+  ASSERT_TRUE(job.started());
   std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-  kill(-pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  job.kill_all();
 }
 
 // One corpus and store for the whole suite (made with the real binary).

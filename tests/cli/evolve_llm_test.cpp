@@ -5,7 +5,6 @@
 // resume after a kill, and injected faults.
 #include <gtest/gtest.h>
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -224,14 +223,8 @@ TEST_F(EvolveLlm, KilledRunResumesToTheSameSkill) {
   ASSERT_EQ(whole.status, 0) << whole.output;
 
   const std::string job_file = job("killed", server.base_url());
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setpgid(0, 0);
-    const std::string command = kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", command.c_str(), nullptr);
-    _exit(127);
-  }
+  t2s::test::BackgroundCommand killed(kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + " >/dev/null 2>&1");
+  ASSERT_TRUE(killed.started());
   // Kill once some analyses are on disk (several checkpoint segments), whatever the machine's speed.
   const auto segments = [&] {
     int n = 0;
@@ -240,9 +233,7 @@ TEST_F(EvolveLlm, KilledRunResumesToTheSameSkill) {
     return n;
   };
   for (int i = 0; i < 600 && segments() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  kill(-pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  killed.kill_all();
 
   const auto resumed = run_mpi(2, "evolve " + job_file);
   ASSERT_EQ(resumed.status, 0) << resumed.output;
