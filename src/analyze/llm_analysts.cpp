@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "t2s/agent/checker.hpp"
 #include "t2s/agent/tool_loop.hpp"
@@ -37,9 +38,10 @@ An empty "edits" list is a good answer when the run teaches nothing new.
 constexpr std::string_view kErrorLoopInstructions = R"(You are an error analyst. An AI agent failed a task; find out why and prove a fix.
 
 Your working directory holds:
-- task.md: the task the agent was given, and which input files are available;
+- task.md: the task the agent was given, and which input and output files are available;
 - trajectory.md: the agent's run (messages, tool calls and their results); trajectory.json: the same as JSON;
-- inputs/: the task's input files, when there are any.
+- inputs/: the task's input files, when there are any;
+- outputs/: the files the agent produced in its run, when they were kept.
 
 1. Read the run and find the root cause of the failure: the first wrong step, not its symptoms.
 2. Reproduce it where you can: run code with the bash tool (there is no network).
@@ -151,6 +153,15 @@ bool all_numbers(const json& value) {
   return std::all_of(value.begin(), value.end(), [](const json& v) { return v.is_number(); });
 }
 
+// `root`/`name` when `name` is a relative path that stays beneath `root` (and root is set).
+std::optional<fs::path> beneath(const fs::path& root, const std::string& name) {
+  const fs::path relative = fs::path(name).lexically_normal();
+  if (root.empty() || relative.empty() || relative == "." || !relative.is_relative() || *relative.begin() == ".." ||
+      name.find('\0') != std::string::npos)
+    return std::nullopt;
+  return root / relative;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------ options
@@ -186,6 +197,7 @@ AnalystOptions AnalystOptions::from_json(const json& table, const std::string& w
     else if (key == "processes") o.limits.processes = static_cast<std::uint64_t>(number(1, 1e5));
     else if (key == "sandbox_root") o.sandbox_root = text();
     else if (key == "task_files") o.task_files = text();
+    else if (key == "agent_outputs") o.agent_outputs = text();
     else if (key == "checker") {
       if (!value.is_object()) throw InputError(name + ": must be a table");
       for (const auto& [k, v] : value.items()) {
@@ -208,7 +220,7 @@ json AnalystOptions::to_json() const {
           {"transcript_bytes", transcript_bytes}, {"max_turns", max_turns}, {"wall_s", limits.wall_s},
           {"cpu_s", limits.cpu_s}, {"memory_bytes", limits.memory_bytes}, {"file_bytes", limits.file_bytes},
           {"disk_bytes", disk_bytes}, {"processes", limits.processes}, {"task_files", task_files.string()},
-          {"checker", checker}};
+          {"agent_outputs", agent_outputs.string()}, {"checker", checker}};
 }
 
 // --------------------------------------------------------------------------------- transcript
@@ -375,29 +387,36 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
                     "analyze.error", id, a, Clock::now(), std::move(on_done));
   }
 
-  // The sandbox's files: the task, the transcript (Markdown and JSON) and the task's input files.
+  // The sandbox's files: the task, the transcript (Markdown and JSON), the task's input files and
+  // the files the agent produced. Names come from trajectories, so only relative paths that stay
+  // beneath their directory are looked up.
   agent::SandboxContents sandbox_contents(const trace::Trajectory& t) const {
     agent::SandboxContents contents;
     std::string task = task_text(t) + "\n## Input files\n\n";
     if (t.task.files.empty()) task += "none\n";
     for (const auto& name : t.task.files) {
       std::string where = "not available";
-      const fs::path relative = fs::path(name).lexically_normal();
-      const bool safe = !options.task_files.empty() && relative.is_relative() && !relative.empty() &&
-                        *relative.begin() != ".." && name.find('\0') == std::string::npos;
-      if (safe) {
-        std::error_code error;
-        const fs::path source = options.task_files / relative;
-        if (fs::is_regular_file(source, error)) {
-          try {
-            agent::Sandbox::check_name("inputs/" + relative.generic_string());
-            contents.copies.emplace_back("inputs/" + relative.generic_string(), source);
-            where = "inputs/" + relative.generic_string();
-          } catch (const InputError&) {
-          }
+      if (const auto source = beneath(options.task_files, name); source && fs::is_regular_file(*source)) {
+        const fs::path relative = fs::path(name).lexically_normal();
+        try {
+          agent::Sandbox::check_name("inputs/" + relative.generic_string());
+          contents.copies.emplace_back("inputs/" + relative.generic_string(), *source);
+          where = "inputs/" + relative.generic_string();
+        } catch (const InputError&) {
         }
       }
       task += "- " + repair_utf8(name) + ": " + where + "\n";
+    }
+    task += "\n## The agent's output files\n\n";
+    const json* outputs = t.meta.is_object() && t.meta.contains("outputs") ? &t.meta.at("outputs") : nullptr;
+    if (outputs == nullptr || !outputs->is_string()) {
+      task += "none kept\n";
+    } else if (const auto source = beneath(options.agent_outputs, outputs->get<std::string>());
+               source && fs::is_directory(fs::symlink_status(*source))) {
+      contents.copies.emplace_back("outputs", *source);
+      task += "outputs/ (the agent's " + repair_utf8(outputs->get<std::string>()) + ")\n";
+    } else {
+      task += repair_utf8(outputs->get<std::string>()) + ": not available\n";
     }
     contents.files["task.md"] = task;
     contents.files["trajectory.md"] = render_transcript(t, std::size_t{4} << 20);

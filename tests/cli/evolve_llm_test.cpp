@@ -36,9 +36,6 @@ using t2s::test::ScriptedServer;
 
 const std::string kScript = std::string(T2S_SOURCE_DIR) + "/tests/llm_server/scripts/evolve_analysts.json";
 
-
-
-
 // /analysis of a run archive, read with h5py: id → {analyst, status, reason, patch}.
 std::map<std::string, json> analyses(const fs::path& archive) {
   const auto result = t2s::test::run_command(
@@ -278,6 +275,48 @@ TEST_F(EvolveLlm, InjectedFaultsLeaveEveryTrajectoryAccountedFor) {
 
 // With only the success analyst and three ranks, rank 0's trajectory (the smallest id) is a failure:
 // the root of the tree is computed on another rank and must reach rank 0.
+// The error analyst's sandbox holds a copy of the files the agent's run produced (the directory its
+// meta.outputs names under analyze.llm.agent_outputs), and nothing a record names outside it.
+TEST_F(EvolveLlm, TheErrorSandboxHoldsTheAgentsOutputFiles) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  // failed runs with a gold answer: the scripted error analyst lists outputs/ with its first command
+  std::ifstream in(*temp_ / "corpus/trajectories.jsonl");
+  std::vector<json> picked;
+  for (std::string line; std::getline(in, line) && picked.size() < 3;) {
+    const json r = json::parse(line);
+    if (!r["outcome"]["success"].get<bool>() && r["task"].value("gold", json::object()).contains("answer")) picked.push_back(r);
+  }
+  ASSERT_EQ(picked.size(), 3u);
+  picked[0]["meta"]["outputs"] = "run-0";
+  picked[1]["meta"]["outputs"] = "../outside";
+  picked[2]["meta"]["outputs"] = "run-0/../../outside";
+  std::string jsonl;
+  for (const auto& r : picked) jsonl += r.dump() + "\n";
+  const fs::path outputs = local_ / "agent-outputs";
+  local_.write("agent-outputs/run-0/result.xlsx", "cells");
+  local_.write("agent-outputs/run-0/sheets/notes.txt", "notes");
+  local_.write("outside/secret.txt", "not for the analyst");
+  const fs::path store = local_ / "outputs.h5";
+  ASSERT_EQ(run("ingest " + local_.write("outputs.jsonl", jsonl).string() + " -o " + store.string()).status, 0);
+
+  ScriptedServer server(kScript);
+  const auto result = run("evolve " + job("outputs", server.base_url()) + " --set evolve.trajectories=" + store.string() +
+                          " --set analyze.llm.agent_outputs=" + outputs.string());
+  ASSERT_EQ(result.status, 0) << result.output;
+  std::set<std::string> tool_results;  // what the analysts' commands printed, as the model was shown it
+  for (const auto& request : server.requests())
+    if (request["body"].is_object())
+      for (const auto& message : request["body"].value("messages", json::array()))
+        if (message["role"] == "tool") tool_results.insert(message["content"].get<std::string>());
+  std::size_t listed = 0;
+  for (const auto& text : tool_results) {
+    listed += text.find("outputs/result.xlsx\noutputs/sheets/notes.txt\n") != std::string::npos;
+    EXPECT_EQ(text.find("secret.txt"), std::string::npos) << text;
+  }
+  EXPECT_EQ(listed, 1u) << "one analysis should see the agent's two files; tool results:\n"
+                        << json(tool_results).dump(2);
+}
+
 TEST_F(EvolveLlm, TheRootReachesRankZeroWhenRankZeroHasNoPatch) {
   T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
   const auto line = [](const std::string& task, bool success) {

@@ -50,6 +50,9 @@ struct AnalystOptions {
   // model sees is the same on every run, so keep it when replaying.
   std::filesystem::path sandbox_root;
   std::filesystem::path task_files;    // where a task's relative file names are looked up; "": none copied
+  // Where the files each agent run produced are kept: a trajectory whose meta.outputs names a
+  // directory relative to this gets a copy of it as outputs/ in its sandbox. "": none copied.
+  std::filesystem::path agent_outputs;
   nlohmann::json checker = nlohmann::json::object();  // kind / rel_tol / abs_tol for the gold answer
 
   // Reads the [analyze.llm] table (null: the defaults); InputError naming `where.key`.
