@@ -31,6 +31,7 @@ void add_export_command(CLI::App& app, Context& context);
 void add_synth_command(CLI::App& app, Context& context);
 void add_skill_command(CLI::App& app, Context& context);
 void add_llm_command(CLI::App& app, Context& context);
+void add_score_command(CLI::App& app, Context& context);
 void add_evolve_command(CLI::App& app, Context& context, const std::string& command_line);
 
 }  // namespace t2s::cli
