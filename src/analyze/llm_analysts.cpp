@@ -396,7 +396,8 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
     if (t.task.files.empty()) task += "none\n";
     for (const auto& name : t.task.files) {
       std::string where = "not available";
-      if (const auto source = beneath(options.task_files, name); source && fs::is_regular_file(*source)) {
+      std::error_code error;  // a name the file system refuses (too long, unreadable) is just not available
+      if (const auto source = beneath(options.task_files, name); source && fs::is_regular_file(*source, error)) {
         const fs::path relative = fs::path(name).lexically_normal();
         try {
           agent::Sandbox::check_name("inputs/" + relative.generic_string());
@@ -408,11 +409,12 @@ struct LlmAnalysts::Impl : std::enable_shared_from_this<LlmAnalysts::Impl> {
       task += "- " + repair_utf8(name) + ": " + where + "\n";
     }
     task += "\n## The agent's output files\n\n";
+    std::error_code error;
     const json* outputs = t.meta.is_object() && t.meta.contains("outputs") ? &t.meta.at("outputs") : nullptr;
     if (outputs == nullptr || !outputs->is_string()) {
       task += "none kept\n";
     } else if (const auto source = beneath(options.agent_outputs, outputs->get<std::string>());
-               source && fs::is_directory(fs::symlink_status(*source))) {
+               source && fs::is_directory(fs::symlink_status(*source, error))) {
       contents.copies.emplace_back("outputs", *source);
       task += "outputs/ (the agent's " + repair_utf8(outputs->get<std::string>()) + ")\n";
     } else {

@@ -361,6 +361,7 @@ void read_tsv(const fs::path& file, bool tagged, std::map<std::string, Question>
     const std::string where = file.string() + ":" + std::to_string(number);
     if (fields.size() < header.size())
       throw InputError(where + ": " + std::to_string(fields.size()) + " field(s), the header has " + std::to_string(header.size()));
+    if (!tagged && questions.count(fields[id])) continue;  // the tagged file's typing wins
     Question q{fields[id], fields[utterance], fields[context], fields[target], {}, tagged};
     const auto originals = tsv_unescape_list(fields[target]);
     try {
@@ -373,7 +374,6 @@ void read_tsv(const fs::path& file, bool tagged, std::map<std::string, Question>
     } catch (const InputError& e) {
       throw InputError(where + ": question " + q.id + ": " + e.what());
     }
-    if (!tagged && questions.count(q.id)) continue;  // the tagged file's typing wins
     questions[q.id] = std::move(q);
   }
 }
