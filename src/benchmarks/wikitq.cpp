@@ -424,4 +424,81 @@ Score score_predictions(const std::map<std::string, Question>& questions, const 
   return score;
 }
 
+// ---- as a benchmark for rollouts ---------------------------------------------------------------
+
+namespace {
+
+class WikiTQ final : public Benchmark {
+ public:
+  WikiTQ(const fs::path& dataset_dir, const std::string& split) {
+    const fs::path file = dataset_dir / "data" / (split + ".tsv");
+    std::error_code error;
+    if (!fs::is_regular_file(file, error))
+      throw InputError(file.string() + ": no such split file (benchmark.split names data/<split>.tsv)");
+    auto all = read_questions(dataset_dir);
+    std::ifstream in(file, std::ios::binary);
+    std::string line;
+    std::getline(in, line);  // header (read_questions has checked it)
+    while (std::getline(in, line)) {
+      const std::string id = line.substr(0, line.find('\t'));
+      auto it = all.find(id);
+      if (it == all.end() || questions_.count(id)) continue;
+      Question& q = questions_[id] = std::move(it->second);
+      const fs::path table = dataset_dir / q.table;
+      if (q.table.empty() || !fs::is_regular_file(table, error))
+        throw InputError(file.string() + ": question " + id + ": its table " + table.string() + " is missing");
+      Task task;
+      task.id = id;
+      task.instruction = "Answer this question about the table in table.csv (comma-separated, first line is the "
+                         "header; table.tsv holds the same table tab-separated):\n\n" + q.utterance + "\n\n" +
+                         kAnswerInstruction;
+      task.files.copies.emplace_back("table.csv", table);
+      fs::path tsv = table;
+      tsv.replace_extension(".tsv");
+      if (fs::is_regular_file(tsv, error)) task.files.copies.emplace_back("table.tsv", tsv);
+      for (const auto& [name, path] : task.files.copies) task.files_listed.push_back(name);
+      task.gold = tsv_unescape_list(q.target_text);
+      tasks_.push_back(std::move(task));
+    }
+    std::sort(tasks_.begin(), tasks_.end(), [](const Task& a, const Task& b) { return a.id < b.id; });
+  }
+
+  std::string name() const override { return "wikitq"; }
+  const std::vector<Task>& tasks() const override { return tasks_; }
+
+  agent::Verdict check(const Task& task, const std::string& answer, const agent::Sandbox&) const override {
+    const Question& q = questions_.at(task.id);
+    std::vector<std::string> values;
+    for (auto& value : split(final_answer(answer), '|')) {
+      const auto first = value.find_first_not_of(" \t\r\n");
+      const auto last = value.find_last_not_of(" \t\r\n");
+      if (first != std::string::npos) values.push_back(value.substr(first, last - first + 1));
+    }
+    agent::Verdict verdict;
+    if (values.empty()) {
+      verdict.feedback = "no answer was given";
+      return verdict;
+    }
+    const auto predicted = to_value_list(values);
+    verdict.passed = check_denotation(q.targets, predicted);
+    verdict.score = verdict.passed ? 1.0 : 0.0;
+    verdict.feedback = verdict.passed ? "correct"
+                       : predicted.size() != q.targets.size()
+                           ? "wrong: the answer has " + std::to_string(predicted.size()) + " distinct value(s), the question wants " +
+                                 std::to_string(q.targets.size())
+                           : "wrong answer";
+    return verdict;
+  }
+
+ private:
+  std::map<std::string, Question> questions_;
+  std::vector<Task> tasks_;
+};
+
+}  // namespace
+
+std::unique_ptr<Benchmark> open(const fs::path& dataset_dir, const std::string& split) {
+  return std::make_unique<WikiTQ>(dataset_dir, split);
+}
+
 }  // namespace t2s::benchmarks::wikitq

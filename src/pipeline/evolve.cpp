@@ -300,23 +300,7 @@ EvolveJob EvolveJob::from_config(const Config& config) {
   job.analysts = analyze::AnalystOptions::from_json(config.table("analyze.llm"), name + ": [analyze.llm]");
   job.llm_merge.model = job.analysts.model;
 
-  LlmSettings& llm = job.llm;
-  llm.base_url = config.string("llm.base_url").value_or("");
-  llm.model = config.string("llm.model").value_or("");
-  llm.api_key_env = config.string("llm.api_key_env").value_or(llm.api_key_env);
-  llm.api_key_file = config.string("llm.api_key_file").value_or("");
-  llm.max_in_flight = static_cast<std::size_t>(std::min<std::uint64_t>(positive("llm.max_in_flight", llm.max_in_flight), 4096));
-  llm.record = config.string("llm.record").value_or(llm.record);
-  (void)llm::parse_record_mode(llm.record == "automatic" ? "auto" : llm.record);  // InputError naming the value
-  if (const auto paths = config.strings("llm.replay_from"))
-    for (const auto& path : *paths) llm.replay_from.emplace_back(path);
-  if (const auto timeout = config.number("llm.timeout_s")) {
-    if (!(*timeout > 0)) throw InputError(name + ": llm.timeout_s: must be more than 0");
-    llm.timeout_s = *timeout;
-  }
-  llm.max_attempts = static_cast<int>(std::min<std::uint64_t>(positive("llm.max_attempts", static_cast<std::uint64_t>(llm.max_attempts)), 100));
-  if (const auto seed = config.integer("llm.seed")) llm.seed = static_cast<std::uint64_t>(*seed);
-
+  job.llm = LlmSettings::from_config(config);
   for (const char* table : {"evolve", "consolidate", "prevalence", "analyze", "llm"})
     if (config.has(table)) config.reject_unread(table);
   return job;
@@ -335,56 +319,6 @@ struct Leaves {
   int owner(std::uint64_t leaf) const {
     const auto it = std::upper_bound(first_of_rank.begin(), first_of_rank.end(), leaf);
     return static_cast<int>(it - first_of_rank.begin()) - 1;
-  }
-};
-
-// One rank's model access: the client, its recordings (OUTPUT/parts/llm, one file series per rank
-// and attempt) and the threads the error analysts' tools run on.
-struct LlmRuntime {
-  trace::Redactor redactor;  // secrets in the trajectories never reach the model or the recordings
-  llm::Endpoint endpoint;
-  llm::RecordMode mode = llm::RecordMode::off;
-  std::unique_ptr<store::RecordingStore> recorder;
-  std::unique_ptr<llm::Client> client;
-  std::unique_ptr<ThreadPool> pool;
-
-  LlmRuntime(const EvolveJob& job, const fs::path& parts, const mpi::Comm& comm) {
-    const LlmSettings& s = job.llm;
-    mode = llm::parse_record_mode(s.record == "automatic" ? "auto" : s.record);
-    std::string base_url = s.base_url;
-    // Replaying needs no server; the model still counts (it is part of every request's key).
-    if (base_url.empty() && mode == llm::RecordMode::replay && !std::getenv("T2S_BASE_URL")) base_url = "http://replay.invalid/v1";
-    endpoint = llm::Endpoint::resolve(base_url, s.model, llm::ApiKey::load(s.api_key_env, s.api_key_file));
-    llm::ClientOptions options;
-    options.max_in_flight = s.max_in_flight;
-    options.timeouts.total_s = s.timeout_s;
-    options.timeouts.stall_s = s.timeout_s;
-    options.retry.max_attempts = s.max_attempts;
-    options.seed = s.seed + static_cast<std::uint64_t>(comm.rank());
-    options.record_mode = mode;
-    options.redactor = &redactor;
-    if (mode != llm::RecordMode::off) {
-      std::vector<fs::path> read = {parts / "llm"};
-      read.insert(read.end(), s.replay_from.begin(), s.replay_from.end());
-      std::optional<fs::path> write;
-      if (mode != llm::RecordMode::replay) {
-        // A new file series per attempt: recordings are never overwritten.
-        const std::string stem = "rank-" + std::to_string(comm.rank()) + "-of-" + std::to_string(comm.size()) + ".a";
-        for (int attempt = 0;; ++attempt) {
-          const fs::path candidate = parts / "llm" / (stem + std::to_string(attempt) + ".llm.h5");
-          fs::path partial = candidate;
-          partial += ".partial";
-          if (!fs::exists(candidate) && !fs::exists(partial)) {
-            write = candidate;
-            break;
-          }
-        }
-      }
-      recorder = std::make_unique<store::RecordingStore>(read, write);
-      options.recorder = recorder.get();
-    }
-    client = std::make_unique<llm::Client>(endpoint, options);
-    pool = std::make_unique<ThreadPool>(job.tool_threads);
   }
 };
 
@@ -912,7 +846,7 @@ EvolveSummary EvolveRun::run() {
   merge_options_.skill = &frozen_;  // merged patches are held to the skill engine's checks
   read_checkpoint();
   if (job_.uses_llm()) {
-    llm_ = std::make_unique<LlmRuntime>(job_, parts_, comm_);
+    llm_ = std::make_unique<LlmRuntime>(job_.llm, parts_, comm_, job_.tool_threads);
     if (job_.merge_kind == "llm") merger_ = std::make_unique<consolidate::LlmMerger>(*llm_->client, frozen_, job_.llm_merge);
     if (job_.analyst != "stats") analysts_ = std::make_unique<analyze::LlmAnalysts>(*llm_->client, *llm_->pool, frozen_, job_.analysts);
   }

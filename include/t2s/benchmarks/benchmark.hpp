@@ -41,6 +41,16 @@ class Benchmark {
   virtual agent::Verdict check(const Task& task, const std::string& answer, const agent::Sandbox& sandbox) const = 0;
 };
 
+// How an agent gives its answer (every adapter's instruction ends with this): a last line
+// "ANSWER: <answer>", several values separated by " | ".
+inline constexpr const char* kAnswerInstruction =
+    "When you are done, end your final message with one line of the form `ANSWER: <your answer>` "
+    "(several values: `ANSWER: value 1 | value 2`).";
+
+// The answer in an agent's final message: the text after the last "ANSWER:" (to the end of that
+// line), else the whole message; trimmed.
+std::string final_answer(const std::string& message);
+
 // From a job's [benchmark] table (`where` names it in errors):
 //   kind      "wikitq" | "spreadsheetbench" | "generic" (required)
 //   data      the dataset directory (wikitq, spreadsheetbench) or the tasks JSONL file (generic)

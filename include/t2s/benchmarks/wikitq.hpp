@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "t2s/benchmarks/benchmark.hpp"
+
 namespace t2s::benchmarks::wikitq {
 
 // The evaluator's string normalisation: diacritics removed (NFKD without combining marks), smart
@@ -74,5 +76,10 @@ struct Score {
 // answer…; answers are taken as written), as evaluator.py does: ids not in the dataset are counted
 // as unknown, not as examples.
 Score score_predictions(const std::map<std::string, Question>& questions, const std::filesystem::path& predictions);
+
+// The questions of data/<split>.tsv as tasks: the question, with the table as table.csv (and
+// table.tsv when the dataset has it) in the sandbox; an answer is checked as a list of values
+// ("a | b") by check_denotation. InputError for a missing split file or table.
+std::unique_ptr<Benchmark> open(const std::filesystem::path& dataset_dir, const std::string& split);
 
 }  // namespace t2s::benchmarks::wikitq

@@ -32,21 +32,9 @@
 #include "t2s/consolidate/tree.hpp"
 #include "t2s/core/config.hpp"
 #include "t2s/mpi/comm.hpp"
+#include "t2s/pipeline/llm_runtime.hpp"
 
 namespace t2s::pipeline {
-
-// [llm]: where the model is and how it is called. The endpoint and the key are not part of what a
-// checkpoint is for (a model server may move between attempts); the model is.
-struct LlmSettings {
-  std::string base_url, model;            // else T2S_BASE_URL / T2S_MODEL
-  std::string api_key_env = "T2S_API_KEY", api_key_file;
-  std::size_t max_in_flight = 16;         // analyses (and requests) in flight per rank
-  std::string record = "auto";            // off | record | replay | auto (llm/recorder)
-  std::vector<std::filesystem::path> replay_from;  // more recordings: directories or run.h5 files
-  double timeout_s = 600.0;               // one attempt of one request
-  int max_attempts = 6;                   // per request, retries included
-  std::uint64_t seed = 0;                 // of the retry jitter
-};
 
 struct EvolveJob {
   std::filesystem::path trajectories;  // the trajectory store
