@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "t2s/benchmarks/generic.hpp"
+#include "t2s/benchmarks/spreadsheetbench.hpp"
 #include "t2s/benchmarks/wikitq.hpp"
 #include "t2s/core/error.hpp"
 
@@ -70,6 +71,8 @@ std::unique_ptr<Benchmark> open_benchmark(const json& config, const std::string&
     rest.erase("split");
     if (!rest.empty()) throw InputError(where + "." + rest.begin().key() + ": unknown key for wikitq (data, split, limit)");
     benchmark = wikitq::open(data, split);
+  } else if (kind == "spreadsheetbench") {
+    benchmark = spreadsheetbench::open(data, rest, where);
   } else if (kind == "generic") {
     benchmark = generic::open(data, rest, where);
   } else {
