@@ -175,6 +175,19 @@ std::optional<std::vector<std::string>> Config::strings(std::string_view key) co
   return out;
 }
 
+std::optional<std::vector<std::int64_t>> Config::integers(std::string_view key) const {
+  const auto* value = find(key);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_number_integer()) return std::vector<std::int64_t>{value->get<std::int64_t>()};
+  if (!value->is_array()) wrong_type(key, "an array of whole numbers", *value);
+  std::vector<std::int64_t> out;
+  for (const auto& element : *value) {
+    if (!element.is_number_integer()) wrong_type(key, "an array of whole numbers", *value);
+    out.push_back(element.get<std::int64_t>());
+  }
+  return out;
+}
+
 void Config::reject_unread(std::string_view table) const {
   const auto* node = &tree_;
   if (!table.empty()) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <ostream>
+#include <optional>
 #include <set>
 
 #include "t2s/agent/tool_loop.hpp"
@@ -67,13 +68,11 @@ RolloutJob RolloutJob::from_config(const Config& config) {
   job.skill = config.string("rollout.skill").value_or("");
   job.model = config.string("rollout.model").value_or("");
   job.source = config.string("rollout.source").value_or(job.source);
-  if (const auto seeds = config.table("rollout.seeds"); !seeds.is_null()) {
-    if (!seeds.is_array()) throw InputError(name + ": rollout.seeds: must be a list of whole numbers");
-    for (const auto& s : seeds) {
-      if (!s.is_number_integer() || s.get<std::int64_t>() < 0) throw InputError(name + ": rollout.seeds: must be a list of whole numbers");
-      job.seeds.push_back(s.get<std::uint64_t>());
+  if (const auto seeds = config.integers("rollout.seeds"))
+    for (const auto s : *seeds) {
+      if (s < 0) throw InputError(name + ": rollout.seeds: must be whole numbers, 0 or more");
+      job.seeds.push_back(static_cast<std::uint64_t>(s));
     }
-  }
   job.attempts = static_cast<int>(config.integer("rollout.attempts").value_or(job.seeds.empty() ? 1 : static_cast<std::int64_t>(job.seeds.size())));
   if (job.attempts < 1 || job.attempts > 1000) throw InputError(name + ": rollout.attempts: must be between 1 and 1000");
   if (const auto threads = config.integer("rollout.tool_threads")) {
@@ -282,25 +281,27 @@ void Rollout::start(std::size_t task_index, int attempt, std::function<void(Atte
     auto hold = std::make_shared<llm::Client::Hold>(llm_->client->hold());
     llm_->pool->submit([this, &task, result, sandbox, started, done, hold, outcome = std::move(outcome)]() mutable {
       std::string record;
+      std::optional<agent::Verdict> verdict;
       try {
-        const agent::Verdict verdict = benchmark_->check(task, outcome.answer, *sandbox);
-        result->status = verdict.passed ? "passed" : "failed";
-        result->score = verdict.score;
-        result->reason = verdict.feedback;
-        json r = {{"source", job_.source}, {"benchmark", benchmark_->name()}, {"task_id", task.id},
-                  {"model", llm_->endpoint.model}, {"attempt", result->attempt},
-                  {"outcome", {{"labelled", true}, {"success", verdict.passed}, {"reward", verdict.score},
-                               {"detail", {{"feedback", verdict.feedback}, {"loop", result->loop_status}}}}},
-                  {"messages", outcome.transcript},
-                  {"task", {{"instruction", task.instruction}, {"files", task.files_listed}, {"gold", task.gold}}},
-                  {"meta", {{"seed", result->seed}, {"turns", result->turns}, {"skill", skill_name_}}}};
-        if (!job_.model.empty()) r["model"] = job_.model;
-        const auto canonical = trace::canonical_record(trace::parse_openai_record(r.dump(), "attempt " + key_of(task.id, result->attempt)));
-        result->trajectory_id = canonical.id;
-        record = canonical.json;
+        verdict = benchmark_->check(task, outcome.answer, *sandbox);
       } catch (const std::exception& e) {
         result->status = "error";
         result->reason = std::string("the checker could not run: ") + e.what();
+      }
+      if (verdict) {
+        result->status = verdict->passed ? "passed" : "failed";
+        result->score = verdict->score;
+        result->reason = verdict->feedback;
+        json r = {{"source", job_.source}, {"benchmark", benchmark_->name()}, {"task_id", task.id},
+                  {"model", job_.model.empty() ? llm_->endpoint.model : job_.model}, {"attempt", result->attempt},
+                  {"outcome", {{"success", verdict->passed}, {"reward", verdict->score},
+                               {"detail", {{"feedback", verdict->feedback}, {"loop", result->loop_status}}}}},
+                  {"messages", outcome.transcript},
+                  {"task", {{"instruction", task.instruction}, {"files", task.files_listed}, {"gold", task.gold}}},
+                  {"meta", {{"seed", result->seed}, {"turns", result->turns}, {"skill", skill_name_}}}};
+        const auto canonical = trace::canonical_record(trace::parse_openai_record(r.dump(), "attempt " + key_of(task.id, result->attempt)));
+        result->trajectory_id = canonical.id;
+        record = canonical.json;
       }
       sandbox.reset();  // the working directory goes as soon as the attempt is judged
       result->wall_s = std::chrono::duration<double>(Clock::now() - started).count();

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import gc
 import json
+import re
 import math
 import os
 import random
@@ -37,7 +38,7 @@ MATCH_KEYS = {
     "has_response_format", "last_tool_contains", "last_role",
 }
 RESPOND_KEYS = {
-    "content", "tool_calls", "finish_reason", "usage", "status", "headers", "model", "echo", "json",
+    "content", "tool_calls", "finish_reason", "usage", "status", "headers", "model", "echo", "json", "content_from_tool",
     "error", "body",
 }
 RULE_KEYS = {"name", "match", "respond", "echo", "json", "times", "fault"}
@@ -202,6 +203,13 @@ def load_response(spec, where: str) -> dict:
         _check(spec["content"] is None or isinstance(spec["content"], str), where, "content must be a string or null")
     if "echo" in spec:
         _check(isinstance(spec["echo"], bool), where, "echo must be true or false")
+    if "content_from_tool" in spec:
+        pattern = spec["content_from_tool"]
+        _check(isinstance(pattern, str), where, "content_from_tool must be a regular expression (a string)")
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            _check(False, where, f"content_from_tool is not a regular expression: {e}")
     if "usage" in spec:
         u = spec["usage"]
         _check(isinstance(u, dict) and all(_is_int(v) for v in u.values()), where,
@@ -739,6 +747,10 @@ class Server:
             return status, resp.get("headers"), error_body(status, resp.get("error", f"scripted status {status}"))
         if resp.get("echo"):
             content = last_user_text(req)
+        elif "content_from_tool" in resp:
+            # What the last tool call printed decides the answer: an agent that acts on real output.
+            found = re.search(resp["content_from_tool"], last_tool_text(req))
+            content = "" if found is None else (found.group(1) if found.re.groups else found.group(0))
         elif "_json_text" in resp:
             content = resp["_json_text"]
         else:

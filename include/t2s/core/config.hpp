@@ -31,6 +31,7 @@ class Config {
   std::optional<double> number(std::string_view key) const;
   std::optional<bool> boolean(std::string_view key) const;
   std::optional<std::vector<std::string>> strings(std::string_view key) const;
+  std::optional<std::vector<std::int64_t>> integers(std::string_view key) const;
 
   // The table at `key` as JSON (null when absent); every key in it counts as read, so the reader
   // must check them itself (and reject unknown ones).

@@ -1,0 +1,226 @@
+// `t2s rollout` through the real binary and the real MPI launcher, against the scripted server
+// playing an agent (tests/llm_server/scripts/rollout_agent.json): its bash tool calls run for real
+// in the sandbox, its final answer is what the command printed, and the benchmark's real checker
+// judges it. Also: the skill in the prompt and in the sandbox, resume, infrastructure errors as
+// missing results that a rerun retries, the sandbox's limits against a looping, forking,
+// disk-filling, network-reaching agent, and WikiTableQuestions verdicts that agree with `t2s score`.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "testutil/run_command.hpp"
+#include "testutil/scripted_server.hpp"
+#include "testutil/t2s_cli.hpp"
+#include "testutil/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using t2s::test::ScriptedServer;
+
+const std::string kScript = std::string(T2S_SOURCE_DIR) + "/tests/llm_server/scripts/rollout_agent.json";
+const fs::path kWikiTQ = fs::path(T2S_SOURCE_DIR) / ".." / "shared" / "data" / "wikitablequestions-sample";
+
+std::vector<json> results_of(const fs::path& output) {
+  std::vector<json> rows;
+  std::ifstream in(output / "results.jsonl");
+  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
+  return rows;
+}
+
+// The store's rows as the h5py reader sees them: task_id → success flags, and every record.
+json store_rows(const fs::path& store) {
+  const auto r = t2s::test::run_command(
+      "/usr/bin/python3 -c \"import h5py, json, sys\n"
+      "g = h5py.File(sys.argv[1], 'r')['trajectories']\n"
+      "text = g['text'][:].tobytes()\n"
+      "print(json.dumps([{'task_id': t.decode(), 'success': int(s), 'record': json.loads(text[o:o+n])} "
+      "for t, s, o, n in zip(g['task_id'][:], g['success'][:], g['offset'][:], g['length'][:])]))\" " + store.string() + " 2>&1");
+  EXPECT_EQ(r.status, 0) << r.output;
+  return r.status == 0 ? json::parse(r.output) : json::array();
+}
+
+class Rollout : public ::testing::Test {
+ protected:
+  // Six "sum the column" tasks; two have a misnamed column, so the agent's command fails on them
+  // and its guess is wrong: 4 pass, 2 fail, decided by what really ran.
+  fs::path sum_tasks() {
+    std::ofstream tasks(dir_ / "tasks.jsonl");
+    for (int t = 0; t < 6; ++t) {
+      const std::string column = t % 3 == 2 ? "Value" : "value";
+      long sum = 0;
+      std::string csv = column + "\n";
+      for (int i = 1; i <= 5 + t; ++i) {
+        csv += std::to_string(i * (t + 3)) + "\n";
+        sum += i * (t + 3);
+      }
+      dir_.write("data/numbers-" + std::to_string(t) + ".csv", csv);
+      tasks << json{{"id", "sum-" + std::to_string(t)},
+                    {"instruction", "What is the sum of the column `value` in numbers.csv?"},
+                    {"files", {{"numbers.csv", "data/numbers-" + std::to_string(t) + ".csv"}}},
+                    {"answer", sum}}
+                   .dump()
+            << "\n";
+    }
+    return dir_ / "tasks.jsonl";
+  }
+  fs::path job(const std::string& name, const std::string& base_url, const std::string& benchmark, const std::string& extra = "") {
+    return dir_.write(name + ".toml", "[rollout]\noutput = \"" + (dir_ / name).string() + "\"\ncheckpoint_seconds = 0\n" + extra +
+                                          "\n[benchmark]\n" + benchmark + "\n[agent]\nmax_turns = 6\n[llm]\nbase_url = \"" +
+                                          base_url + "\"\nmodel = \"scripted-model\"\nmax_attempts = 2\n");
+  }
+  std::string generic() { return "kind = \"generic\"\ndata = \"" + sum_tasks().string() + "\"\n[benchmark.checker]\nkind = \"numeric\"\n"; }
+
+  t2s::test::TempDir dir_;
+};
+
+TEST_F(Rollout, TheAgentsCommandsRunForRealAndTheCheckerJudgesTheirOutput) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(kScript);
+  dir_.write("skill/sums/SKILL.md", "---\nname: sums\ndescription: Summing CSV columns.\n---\n\n# Sums\n\nALWAYS-SUM-WITH-PYTHON\n");
+  dir_.write("skill/sums/references/tips.md", "Check the header's case.\n");
+  const auto job_file = job("run", server.base_url(), generic(), "attempts = 2\nseeds = [11, 12]\nskill = \"" + (dir_ / "skill/sums").string() + "\"");
+  const auto r = t2s::test::run_t2s_mpi(2, "rollout " + job_file.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+
+  const auto results = results_of(dir_ / "run");
+  ASSERT_EQ(results.size(), 12u) << r.output;  // 6 tasks x 2 attempts, each once
+  std::set<std::pair<std::string, int>> seen;
+  for (const auto& row : results) {
+    seen.insert({row["task_id"].get<std::string>(), row["attempt"].get<int>()});
+    const bool misnamed = row["task_id"] == "sum-2" || row["task_id"] == "sum-5";
+    EXPECT_EQ(row["status"], misnamed ? "failed" : "passed") << row.dump();
+    EXPECT_EQ(row["seed"], row["attempt"] == 0 ? 11 : 12);
+    EXPECT_EQ(row["turns"], 2);
+  }
+  EXPECT_EQ(seen.size(), 12u);
+
+  // The store holds every attempt with the verdict as its outcome, and the real command's output.
+  // Both attempts of a task are the same transcript (the script is deterministic): one trajectory.
+  const json rows = store_rows(dir_ / "run" / "trajectories.h5");
+  ASSERT_EQ(rows.size(), 6u);
+  for (const auto& row : rows) {
+    const bool misnamed = row["task_id"] == "sum-2" || row["task_id"] == "sum-5";
+    EXPECT_EQ(row["success"], misnamed ? 0 : 1);
+    const json& messages = row["record"]["messages"];
+    ASSERT_EQ(messages.size(), 5u);  // system, user, tool call, tool result, answer
+    EXPECT_NE(messages[0]["content"].get<std::string>().find("ALWAYS-SUM-WITH-PYTHON"), std::string::npos);
+    const std::string tool = messages[3]["content"];
+    EXPECT_NE(tool.find("tips.md"), std::string::npos) << tool;  // the skill's files are in the sandbox
+    EXPECT_EQ(tool.find("KeyError") != std::string::npos, misnamed) << tool;
+    EXPECT_EQ(row["record"]["task"]["files"], json::array({"numbers.csv"}));
+  }
+  // The seeds went to the model.
+  std::set<int> seeds;
+  for (const auto& request : server.requests()) seeds.insert(request["body"]["seed"].get<int>());
+  EXPECT_EQ(seeds, (std::set<int>{11, 12}));
+
+  // A rerun resumes: nothing is asked of the model again, and the results are the same.
+  const auto requests = server.stats()["requests"].get<int>();
+  const auto again = t2s::test::run_t2s("rollout " + job_file.string());
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_EQ(server.stats()["requests"].get<int>(), requests);
+  EXPECT_EQ(results_of(dir_ / "run"), results);
+}
+
+TEST_F(Rollout, InfrastructureErrorsAreMissingResultsThatARerunRetries) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  std::string base_url;
+  fs::path job_file;
+  {
+    ScriptedServer broken(R"({"rules": [{"respond": {"status": 500, "error": "the GPU fell over"}}]})");
+    job_file = job("run", broken.base_url(), generic());
+    const auto r = t2s::test::run_t2s("rollout " + job_file.string());
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("infrastructure error"), std::string::npos) << r.output;
+    const auto results = results_of(dir_ / "run");
+    ASSERT_EQ(results.size(), 6u);
+    for (const auto& row : results) EXPECT_EQ(row["status"], "error") << row.dump();
+  }
+  ScriptedServer server(kScript);
+  const auto r = t2s::test::run_t2s("rollout " + job_file.string() + " --set llm.base_url=" + server.base_url());
+  ASSERT_EQ(r.status, 0) << r.output;
+  int passed = 0;
+  for (const auto& row : results_of(dir_ / "run")) passed += row["status"] == "passed";
+  EXPECT_EQ(passed, 4);
+}
+
+TEST_F(Rollout, TheSandboxHoldsAnAgentThatLoopsForksFillsTheDiskAndReachesForTheNetwork) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(kScript);
+  dir_.write("probe_url.txt", server.base_url() + "/models\n");
+  // From here the URL answers: only the sandbox cannot reach it.
+  ASSERT_EQ(t2s::test::run_command("/usr/bin/python3 -c \"import urllib.request; urllib.request.urlopen('" + server.base_url() + "/models')\"").status, 0);
+  std::ofstream(dir_ / "limits.jsonl") << json{{"id", "limits"}, {"instruction", "Please test the limits."},
+                                               {"files", {"probe_url.txt"}}, {"answer", 7}}.dump() << "\n";
+  const auto job_file = job("limits", server.base_url(),
+                            "kind = \"generic\"\ndata = \"" + (dir_ / "limits.jsonl").string() + "\"\n",
+                            "") ;
+  // Tight limits: 2 s per command, 32 processes, a 16 MB disk.
+  std::string text = t2s::test::read_file(job_file);
+  text.replace(text.find("[agent]\n"), 8, "[agent]\nwall_s = 2\nprocesses = 32\ndisk_mb = 16\n");
+  dir_.write("limits.toml", text);
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = t2s::test::run_t2s("rollout " + job_file.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60.0);
+  const auto results = results_of(dir_ / "limits");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0]["status"], "passed") << results[0].dump();  // the agent survived its own commands
+  const json rows = store_rows(dir_ / "limits" / "trajectories.h5");
+  ASSERT_EQ(rows.size(), 1u);
+  std::vector<std::string> tools;
+  for (const auto& m : rows[0]["record"]["messages"])
+    if (m["role"] == "tool") tools.push_back(m["content"]);
+  ASSERT_EQ(tools.size(), 4u);
+  EXPECT_NE(tools[0].find("wall-time limit"), std::string::npos) << tools[0];
+  EXPECT_EQ(tools[1].find("forked-all"), std::string::npos) << tools[1];  // 200 background sleeps never all started
+  EXPECT_NE(tools[1].find("fork"), std::string::npos) << tools[1];
+  EXPECT_NE(tools[2].find("disk quota"), std::string::npos) << tools[2];
+  EXPECT_EQ(tools[3].find("NET 200"), std::string::npos) << tools[3];
+  EXPECT_NE(tools[3].find("URLError"), std::string::npos) << tools[3];
+}
+
+TEST_F(Rollout, WikiTQVerdictsAgreeWithTheScoreCommand) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  if (!fs::exists(kWikiTQ / "data")) GTEST_SKIP() << "no WikiTableQuestions sample at " << kWikiTQ;
+  ScriptedServer server(kScript);
+  const auto job_file = job("wtq", server.base_url(), "kind = \"wikitq\"\ndata = \"" + kWikiTQ.string() +
+                                                          "\"\nsplit = \"pristine-unseen-tables\"\nlimit = 40\n");
+  const auto r = t2s::test::run_t2s_mpi(2, "rollout " + job_file.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  // The agent answers with the first cell of each table (read by its command): right only where
+  // that is the answer. The same answers through `t2s score` must get the same verdicts.
+  const json rows = store_rows(dir_ / "wtq" / "trajectories.h5");
+  ASSERT_EQ(rows.size(), 40u);
+  std::ofstream predictions(dir_ / "pred.tsv");
+  std::map<std::string, bool> verdicts;
+  for (const auto& row : rows) {
+    std::string answer = row["record"]["messages"].back()["content"];
+    answer = answer.substr(answer.find("ANSWER:") + 7);
+    const auto first = answer.find_first_not_of(' ');
+    predictions << row["task_id"].get<std::string>() << "\t" << (first == std::string::npos ? "" : answer.substr(first)) << "\n";
+    verdicts[row["task_id"]] = row["success"] == 1;
+  }
+  predictions.close();
+  const auto score = t2s::test::run_command(std::string(T2S_BINARY) + " score wikitq " + kWikiTQ.string() + " " +
+                                            (dir_ / "pred.tsv").string() + " --json 2>/dev/null");
+  ASSERT_EQ(score.status, 0) << score.output;
+  int correct = 0;
+  const json scored = json::parse(score.output);
+  EXPECT_EQ(scored["examples"], 40);
+  for (const auto& v : scored["verdicts"]) {
+    EXPECT_EQ(v["correct"].get<bool>(), verdicts.at(v["id"])) << v.dump();
+    correct += v["correct"].get<bool>();
+  }
+  EXPECT_GT(correct, 0);   // the check can pass...
+  EXPECT_LT(correct, 40);  // ...and fail
+}
+
+}  // namespace
