@@ -34,5 +34,6 @@ void add_llm_command(CLI::App& app, Context& context);
 void add_score_command(CLI::App& app, Context& context);
 void add_evolve_command(CLI::App& app, Context& context, const std::string& command_line);
 void add_rollout_command(CLI::App& app, Context& context, const std::string& command_line);
+void add_eval_command(CLI::App& app, Context& context, const std::string& command_line);
 
 }  // namespace t2s::cli

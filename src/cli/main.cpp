@@ -62,6 +62,7 @@ int run(int argc, char** argv, Context& context) {
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   add_evolve_command(app, context, command_line);
   add_rollout_command(app, context, command_line);
+  add_eval_command(app, context, command_line);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -175,6 +175,14 @@ std::optional<std::vector<std::string>> Config::strings(std::string_view key) co
   return out;
 }
 
+nlohmann::json Config::list(std::string_view key) const {
+  const auto* value = find(key);
+  if (value == nullptr) return nullptr;
+  if (!value->is_array()) wrong_type(key, "an array", *value);
+  read_.emplace(key);  // whole: its reader checks the elements
+  return *value;
+}
+
 std::optional<std::vector<std::int64_t>> Config::integers(std::string_view key) const {
   const auto* value = find(key);
   if (value == nullptr) return std::nullopt;

@@ -57,41 +57,42 @@ AgentSettings AgentSettings::from_json(const json& table, const std::string& whe
   return a;
 }
 
-RolloutJob RolloutJob::from_config(const Config& config) {
+RolloutJob RolloutJob::from_config(const Config& config, const std::string& table) {
   RolloutJob job;
   job.job_text = config.text();
   job.job_name = config.name();
   const std::string& name = config.name();
-  const auto output = config.string("rollout.output");
-  if (!output || output->empty()) throw InputError(name + ": rollout.output is required");
+  const auto key = [&](const char* k) { return table + "." + k; };
+  const auto output = config.string(key("output"));
+  if (!output || output->empty()) throw InputError(name + ": " + key("output") + " is required");
   job.output = *output;
-  job.skill = config.string("rollout.skill").value_or("");
-  job.model = config.string("rollout.model").value_or("");
-  job.source = config.string("rollout.source").value_or(job.source);
-  if (const auto seeds = config.integers("rollout.seeds"))
+  job.skill = config.string(key("skill")).value_or("");
+  job.model = config.string(key("model")).value_or("");
+  job.source = config.string(key("source")).value_or(table == "eval" ? "t2s-eval" : job.source);
+  if (const auto seeds = config.integers(key("seeds")))
     for (const auto s : *seeds) {
-      if (s < 0) throw InputError(name + ": rollout.seeds: must be whole numbers, 0 or more");
+      if (s < 0) throw InputError(name + ": " + key("seeds") + ": must be whole numbers, 0 or more");
       job.seeds.push_back(static_cast<std::uint64_t>(s));
     }
-  job.attempts = static_cast<int>(config.integer("rollout.attempts").value_or(job.seeds.empty() ? 1 : static_cast<std::int64_t>(job.seeds.size())));
-  if (job.attempts < 1 || job.attempts > 1000) throw InputError(name + ": rollout.attempts: must be between 1 and 1000");
-  if (const auto threads = config.integer("rollout.tool_threads")) {
-    if (*threads < 1 || *threads > 256) throw InputError(name + ": rollout.tool_threads: must be between 1 and 256");
+  job.attempts = static_cast<int>(config.integer(key("attempts")).value_or(job.seeds.empty() ? 1 : static_cast<std::int64_t>(job.seeds.size())));
+  if (job.attempts < 1 || job.attempts > 1000) throw InputError(name + ": " + key("attempts") + ": must be between 1 and 1000");
+  if (const auto threads = config.integer(key("tool_threads"))) {
+    if (*threads < 1 || *threads > 256) throw InputError(name + ": " + key("tool_threads") + ": must be between 1 and 256");
     job.tool_threads = static_cast<unsigned>(*threads);
   }
-  if (const auto seconds = config.number("rollout.checkpoint_seconds")) {
-    if (!(*seconds >= 0)) throw InputError(name + ": rollout.checkpoint_seconds: must be 0 or more");
+  if (const auto seconds = config.number(key("checkpoint_seconds"))) {
+    if (!(*seconds >= 0)) throw InputError(name + ": " + key("checkpoint_seconds") + ": must be 0 or more");
     job.checkpoint_seconds = *seconds;
   }
   job.benchmark = config.table("benchmark");
   if (job.benchmark.is_null()) throw InputError(name + ": a [benchmark] table is required (kind, data)");
   job.agent = AgentSettings::from_json(config.table("agent"), name + ": [agent]");
   job.llm = LlmSettings::from_config(config);
-  for (const char* table : {"rollout", "llm"})
-    if (config.has(table)) config.reject_unread(table);
+  if (config.has("llm")) config.reject_unread("llm");
+  if (table == "rollout" && config.has(table)) config.reject_unread(table);
   // What a checkpoint is for: the work, not where the model server is or how fast we go.
   json effective = json::parse(config.effective());
-  if (auto r = effective.find("rollout"); r != effective.end()) r->erase("tool_threads"), r->erase("checkpoint_seconds");
+  if (auto r = effective.find(table); r != effective.end()) r->erase("tool_threads"), r->erase("checkpoint_seconds");
   if (auto a = effective.find("agent"); a != effective.end()) a->erase("sandbox_root");
   if (auto l = effective.find("llm"); l != effective.end()) {
     json kept = json::object();
@@ -416,7 +417,7 @@ RolloutSummary Rollout::run() {
   }
   std::uint64_t errors = summary_.errors, attempts = summary_.attempts;
   comm_.broadcast(errors);
-  if (attempts > 0 && errors == attempts) {
+  if (job_.fail_when_all_errors && attempts > 0 && errors == attempts) {
     std::string reason = summary_.results.empty() ? "" : summary_.results.front().reason;
     comm_.broadcast(reason);
     throw Error("every attempt ended in an infrastructure error; the first: " + reason +

@@ -224,3 +224,73 @@ TEST_F(Rollout, WikiTQVerdictsAgreeWithTheScoreCommand) {
 }
 
 }  // namespace
+
+namespace {
+
+// `t2s eval`: a skill that teaches the agent to mind the header's case against no skill, the same
+// skill used by another model (cross-model is configuration), and a condition whose server is down
+// (its attempts are missing, not failures). Rates, paired counts, eval.h5 and the reports.
+TEST_F(Rollout, EvalComparesConditionsPairedAndCountsInfrastructureErrorsAsMissing) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(kScript);
+  ScriptedServer down(R"({"rules": [{"respond": {"status": 503, "error": "overloaded"}}]})");
+  dir_.write("skill/header-case/SKILL.md",
+             "---\nname: header-case\ndescription: Summing CSV columns.\n---\n\n# Header case\n\nCHECK-THE-HEADER-CASE of every column.\n");
+  const std::string skill = (dir_ / "skill/header-case").string();
+  const auto job_file = dir_.write(
+      "eval.toml", "[eval]\noutput = \"" + (dir_ / "eval").string() + "\"\ncheckpoint_seconds = 0\nresamples = 2000\n"
+                   "compare = [[\"no-skill\", \"skill\"], [\"no-skill\", \"skill-on-b\"], [\"no-skill\", \"server-down\"]]\n"
+                   "[[eval.conditions]]\nname = \"no-skill\"\n"
+                   "[[eval.conditions]]\nname = \"skill\"\nskill = \"" + skill + "\"\n"
+                   "[[eval.conditions]]\nname = \"skill-on-b\"\nskill = \"" + skill + "\"\nmodel = \"model-b\"\n"
+                   "[[eval.conditions]]\nname = \"server-down\"\nbase_url = \"" + down.base_url() + "\"\n"
+                   "[benchmark]\n" + generic() + "[agent]\nmax_turns = 4\n[llm]\nbase_url = \"" + server.base_url() +
+                   "\"\nmodel = \"model-a\"\nmax_attempts = 1\n");
+  const auto r = t2s::test::run_t2s_mpi(2, "eval " + job_file.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+
+  const auto h5 = t2s::test::run_command(
+      "/usr/bin/python3 -c \"import h5py, json, sys\n"
+      "f = h5py.File(sys.argv[1], 'r')\n"
+      "col = lambda g, n: [x.decode() if isinstance(x, bytes) else (float(x) if x == x else None) for x in f[g][n][:]]\n"
+      "print(json.dumps({'format': f.attrs['format'], 'command': f['provenance'].attrs['command'],\n"
+      " 'conditions': dict(zip(col('conditions', 'name'), zip(col('conditions', 'model'), col('conditions', 'passed'), col('conditions', 'missing'), col('conditions', 'rate')))),\n"
+      " 'comparisons': [dict(zip(['a', 'b', 'a_only', 'b_only', 'pairs', 'p'], row)) for row in zip(col('comparisons', 'a'), col('comparisons', 'b'), col('comparisons', 'a_only'), col('comparisons', 'b_only'), col('comparisons', 'pairs'), col('comparisons', 'mcnemar_p'))],\n"
+      " 'results': len(f['results']['task_id'])}))\" " + (dir_ / "eval" / "eval.h5").string() + " 2>&1");
+  ASSERT_EQ(h5.status, 0) << h5.output;
+  const json e = json::parse(h5.output);
+  EXPECT_EQ(e["format"], "trace2skill/eval");
+  EXPECT_NE(e["command"].get<std::string>().find("eval"), std::string::npos);
+  EXPECT_EQ(e["results"], 24);  // 4 conditions x 6 tasks
+  // name -> [model, passed, missing, rate]
+  EXPECT_EQ(e["conditions"]["no-skill"], json::array({"model-a", 4.0, 0.0, 4.0 / 6}));
+  EXPECT_EQ(e["conditions"]["skill"], json::array({"model-a", 6.0, 0.0, 1.0}));
+  EXPECT_EQ(e["conditions"]["skill-on-b"], json::array({"model-b", 6.0, 0.0, 1.0}));
+  EXPECT_EQ(e["conditions"]["server-down"][2], 6.0);  // missing, not failed
+  EXPECT_EQ(e["conditions"]["server-down"][3], nullptr);
+  ASSERT_EQ(e["comparisons"].size(), 3u);
+  EXPECT_EQ(e["comparisons"][0]["a_only"], 0.0);
+  EXPECT_EQ(e["comparisons"][0]["b_only"], 2.0);  // the two misnamed columns, fixed by the skill
+  EXPECT_NEAR(e["comparisons"][0]["p"].get<double>(), 0.5, 1e-12);  // McNemar exact, 2 discordant pairs
+  EXPECT_EQ(e["comparisons"][2]["pairs"], 0.0);
+
+  // Model B was really asked (a cross-model condition is configuration only).
+  std::set<std::string> models;
+  for (const auto& request : server.requests()) models.insert(request["body"]["model"]);
+  EXPECT_EQ(models, (std::set<std::string>{"model-a", "model-b"}));
+
+  const std::string md = t2s::test::read_file(dir_ / "eval" / "report.md");
+  const std::string html = t2s::test::read_file(dir_ / "eval" / "report.html");
+  // Six tasks are too few for +33 points to be clear: the verdict says so.
+  EXPECT_NE(md.find("skill does not differ clearly from no-skill: +33.3 points"), std::string::npos) << md;
+  for (const char* name : {"no-skill", "skill-on-b", "server-down"}) {
+    EXPECT_NE(md.find(name), std::string::npos) << name;
+    EXPECT_NE(html.find(name), std::string::npos) << name;
+  }
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  // Each condition is a rollout of its own, with its trajectories.
+  EXPECT_TRUE(fs::exists(dir_ / "eval" / "conditions" / "skill" / "trajectories.h5"));
+}
+
+}  // namespace

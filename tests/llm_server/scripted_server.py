@@ -267,6 +267,7 @@ def compile_match(m, where: str):
     _check(isinstance(m, dict), where, "match is an object")
     extra = set(m) - MATCH_KEYS
     _check(not extra, where, f"unknown key(s) {sorted(extra)}; allowed: {sorted(MATCH_KEYS)}")
+    # Every lambda binds its own values (default arguments): Python closures see a variable's last value.
     preds = []
 
     def strings(key):
@@ -278,35 +279,35 @@ def compile_match(m, where: str):
 
     if "contains" in m:
         needles = [s.encode("utf-8", "surrogatepass") for s in strings("contains")]
-        preds.append(lambda req, raw: all(n in raw for n in needles))
+        preds.append(lambda req, raw, needles=needles: all(n in raw for n in needles))
     if "not_contains" in m:
         bad = [s.encode("utf-8", "surrogatepass") for s in strings("not_contains")]
-        preds.append(lambda req, raw: not any(n in raw for n in bad))
+        preds.append(lambda req, raw, bad=bad: not any(n in raw for n in bad))
     if "model" in m:
         model = m["model"]
         _check(isinstance(model, str), where, "model must be a string")
-        preds.append(lambda req, raw: req.get("model") == model)
+        preds.append(lambda req, raw, model=model: req.get("model") == model)
     if "last_user_contains" in m:
         subs = strings("last_user_contains")
-        preds.append(lambda req, raw: all(s in last_user_text(req) for s in subs))
+        preds.append(lambda req, raw, subs=subs: all(s in last_user_text(req) for s in subs))
     if "last_tool_contains" in m:
         subs = strings("last_tool_contains")
-        preds.append(lambda req, raw: all(s in last_tool_text(req) for s in subs))
+        preds.append(lambda req, raw, subs=subs: all(s in last_tool_text(req) for s in subs))
     if "last_role" in m:
         role = m["last_role"]
         _check(isinstance(role, str), where, "last_role must be a string")
-        preds.append(lambda req, raw: last_role(req) == role)
+        preds.append(lambda req, raw, role=role: last_role(req) == role)
     if "message_contains" in m:
         subs = strings("message_contains")
-        preds.append(lambda req, raw: all(any(s in msg_text(x) for x in req.get("messages") or []) for s in subs))
+        preds.append(lambda req, raw, subs=subs: all(any(s in msg_text(x) for x in req.get("messages") or []) for s in subs))
     if "has_tools" in m:
         want = m["has_tools"]
         _check(isinstance(want, bool), where, "has_tools must be true or false")
-        preds.append(lambda req, raw: bool(isinstance(req.get("tools"), list) and req["tools"]) == want)
+        preds.append(lambda req, raw, want=want: bool(isinstance(req.get("tools"), list) and req["tools"]) == want)
     if "has_response_format" in m:
         want = m["has_response_format"]
         _check(isinstance(want, bool), where, "has_response_format must be true or false")
-        preds.append(lambda req, raw: has_response_format(req) == want)
+        preds.append(lambda req, raw, want=want: has_response_format(req) == want)
     return preds
 
 

@@ -37,6 +37,9 @@ class Config {
   // must check them itself (and reject unknown ones).
   nlohmann::json table(std::string_view key) const;
 
+  // The array at `key` (an array of tables too) as JSON, null when absent; its reader checks the elements.
+  nlohmann::json list(std::string_view key) const;
+
   // Throws InputError listing every key under `table` that no getter asked for.
   void reject_unread(std::string_view table) const;
 

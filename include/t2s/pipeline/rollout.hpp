@@ -56,12 +56,14 @@ struct RolloutJob {
   std::string source = "t2s-rollout";
   unsigned tool_threads = 4;
   double checkpoint_seconds = 5.0;
+  bool fail_when_all_errors = true;  // false: report them and return (an evaluation carries on)
   AgentSettings agent;
   LlmSettings llm;
   std::string job_text, job_name, effective;  // provenance; effective: what the checkpoint is for
 
-  // Reads [rollout], [benchmark], [agent] and [llm]; unknown keys are refused.
-  static RolloutJob from_config(const Config& config);
+  // Reads [rollout] (or `table`: eval's settings are read the same way), [benchmark], [agent] and
+  // [llm]; unknown keys are refused ([rollout]'s here; another table's by its reader).
+  static RolloutJob from_config(const Config& config, const std::string& table = "rollout");
   std::uint64_t seed_of(int attempt) const {
     return attempt < static_cast<int>(seeds.size()) ? seeds[static_cast<std::size_t>(attempt)] : static_cast<std::uint64_t>(attempt);
   }
