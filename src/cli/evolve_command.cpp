@@ -4,6 +4,7 @@
 #include "t2s/core/config.hpp"
 #include "t2s/core/error.hpp"
 #include "t2s/pipeline/evolve.hpp"
+#include "t2s/pipeline/loop.hpp"
 
 namespace t2s::cli {
 
@@ -19,6 +20,10 @@ struct EvolveArgs {
 void run_evolve_command(const EvolveArgs& args, Context& context, const std::string& command_line) {
   Config config = Config::load(args.job);
   for (const auto& assignment : args.sets) config.set(assignment);
+  if (pipeline::LoopJob::configured(config)) {  // rollouts -> evolve -> held-out evaluation
+    pipeline::run_loop(pipeline::LoopJob::from_config(config), context.comm, context.out(), command_line, library_versions());
+    return;
+  }
   const auto job = pipeline::EvolveJob::from_config(config);
   pipeline::run_evolve(job, context.comm, context.out(), command_line, library_versions());
 }

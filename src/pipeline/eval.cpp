@@ -137,7 +137,7 @@ EvalSummary run_eval(const EvalJob& job, const mpi::Comm& comm, std::ostream& ou
                        {"t2s", std::string(version()) + " (" + git_revision() + ")"}, {"ranks", comm.size()},
                        {"bootstrap", std::to_string(job.bootstrap.resamples) + " resamples over tasks, seed " +
                                          std::to_string(job.bootstrap.seed)}};
-  if (!job.rollout.task_ids.empty()) report.provenance["split"] = "held-out: " + std::to_string(job.rollout.task_ids.size()) + " task(s)";
+  for (const auto& [key, value] : job.provenance.items()) report.provenance[key] = value;
   for (auto& c : archive.conditions) {
     const auto summary = eval::summarize(units[c.name], job.bootstrap);
     report.conditions.push_back({c.name, c.model, c.skill, summary});

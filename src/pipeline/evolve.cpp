@@ -1031,6 +1031,7 @@ void EvolveRun::finish(const std::string& root_text) {
                         {"ranks", comm_.size()}, {"hosts", host_list}, {"started", started_utc_},
                         {"finished", now_utc()}, {"trajectories", job_.trajectories.string()},
                         {"analyst", job_.analyst}, {"mode", job_.mode}, {"merge", job_.merge_kind}};
+  for (const auto& [key, value] : job_.provenance.items()) archive.provenance[key] = value;
   if (llm_) {
     archive.provenance["model"] = llm_->endpoint.model;
     archive.provenance["base_url"] = llm_->endpoint.display_url();

@@ -194,7 +194,7 @@ void Rollout::select_tasks() {
   const auto& all = benchmark_->tasks();
   std::set<std::string> wanted(job_.task_ids.begin(), job_.task_ids.end());
   for (std::size_t i = 0; i < all.size(); ++i)
-    if (wanted.empty() || wanted.erase(all[i].id)) tasks_.push_back(i);
+    if (job_.task_ids.empty() || wanted.erase(all[i].id)) tasks_.push_back(i);
   if (!wanted.empty())
     throw InputError(job_.job_name + ": task \"" + *wanted.begin() + "\" is not a task of " + benchmark_->name());
 }

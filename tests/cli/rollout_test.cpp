@@ -294,3 +294,78 @@ TEST_F(Rollout, EvalComparesConditionsPairedAndCountsInfrastructureErrorsAsMissi
 }
 
 }  // namespace
+
+namespace {
+
+// The whole loop in one evolve job: rollouts on the evolving split, the stats analyst finds the
+// failing runs' KeyError, the evolved skill warns of it, and on the held-out split the agent that
+// reads that warning (the script heeds "KeyError" in its prompt) passes what it failed before. The
+// splits are disjoint, recorded, and each step touches only its own.
+TEST_F(Rollout, TheLoopEvolvesOnOneSplitAndEvaluatesOnTheOther) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(kScript);
+  std::ofstream tasks(dir_ / "loop.jsonl");
+  std::set<std::string> all;
+  for (int t = 0; t < 24; ++t) {
+    const std::string file = "data/loop-" + std::to_string(t) + ".csv";
+    dir_.write(file, std::string(t % 3 == 2 ? "Value" : "value") + "\n" + std::to_string(t) + "\n5\n");
+    const std::string id = "sum-" + std::to_string(100 + t);
+    all.insert(id);
+    tasks << json{{"id", id}, {"instruction", "What is the sum of the column `value` in numbers.csv?"},
+                  {"files", {{"numbers.csv", file}}}, {"answer", t + 5}}.dump() << "\n";
+  }
+  tasks.close();
+  const fs::path out = dir_ / "loop";
+  const auto job_file = dir_.write(
+      "loop.toml", "[evolve]\noutput = \"" + out.string() + "\"\nskill_name = \"csv-sums\"\ndescription = \"Summing CSV columns.\"\n"
+                   "[loop]\nheld_out = 0.5\nattempts = 1\ncheckpoint_seconds = 0\nresamples = 1000\n"
+                   "[benchmark]\nkind = \"generic\"\ndata = \"" + (dir_ / "loop.jsonl").string() + "\"\n[benchmark.checker]\nkind = \"numeric\"\n"
+                   "[agent]\nmax_turns = 4\n[llm]\nbase_url = \"" + server.base_url() + "\"\nmodel = \"scripted-model\"\n");
+  const auto r = t2s::test::run_t2s_mpi(2, "evolve " + job_file.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+
+  const json split = json::parse(t2s::test::read_file(out / "split.json"));
+  std::set<std::string> evolving(split["evolving"].begin(), split["evolving"].end());
+  std::set<std::string> held_out(split["held_out"].begin(), split["held_out"].end());
+  ASSERT_FALSE(evolving.empty());
+  ASSERT_FALSE(held_out.empty());
+  std::set<std::string> joined = evolving;
+  joined.insert(held_out.begin(), held_out.end());
+  EXPECT_EQ(joined, all);
+  EXPECT_EQ(joined.size(), evolving.size() + held_out.size());  // disjoint
+
+  // Rollouts saw the evolving split only; each evaluation condition the held-out split only.
+  const auto ids_of = [](const fs::path& output) {
+    std::set<std::string> ids;
+    for (const auto& row : results_of(output)) ids.insert(row["task_id"]);
+    return ids;
+  };
+  EXPECT_EQ(ids_of(out / "rollouts"), evolving);
+  EXPECT_EQ(ids_of(out / "eval" / "conditions" / "before"), held_out);
+  EXPECT_EQ(ids_of(out / "eval" / "conditions" / "after"), held_out);
+
+  // The skill learned the failure from the rollouts, and it pays off on unseen tasks.
+  const std::string skill = t2s::test::read_file(out / "skill" / "csv-sums" / "SKILL.md");
+  EXPECT_NE(skill.find("KeyError"), std::string::npos) << skill;
+  int before = 0, after = 0, misnamed = 0;
+  for (const auto& row : results_of(out / "eval" / "conditions" / "before")) before += row["status"] == "passed";
+  for (const auto& row : results_of(out / "eval" / "conditions" / "after")) after += row["status"] == "passed";
+  for (const auto& id : held_out) misnamed += (std::stoi(id.substr(4)) - 100) % 3 == 2;
+  ASSERT_GT(misnamed, 0);
+  EXPECT_EQ(before, static_cast<int>(held_out.size()) - misnamed);
+  EXPECT_EQ(after, static_cast<int>(held_out.size()));
+
+  // The split is recorded in both archives.
+  const auto provenance = t2s::test::run_command(
+      "/usr/bin/python3 -c \"import h5py, sys\n"
+      "print(h5py.File(sys.argv[1], 'r')['provenance'].attrs['split'])\n"
+      "print(h5py.File(sys.argv[2], 'r')['provenance'].attrs['split'])\" " +
+      (out / "run.h5").string() + " " + (out / "eval" / "eval.h5").string() + " 2>&1");
+  ASSERT_EQ(provenance.status, 0) << provenance.output;
+  const std::string expected = std::to_string(evolving.size()) + " evolving / " + std::to_string(held_out.size()) + " held-out";
+  EXPECT_EQ(provenance.output.find(expected), 0u) << provenance.output;
+  EXPECT_NE(provenance.output.find(expected, 1), std::string::npos) << provenance.output;
+  EXPECT_NE(t2s::test::read_file(out / "eval" / "report.md").find("| before | after |"), std::string::npos);
+}
+
+}  // namespace

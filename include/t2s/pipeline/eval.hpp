@@ -37,6 +37,7 @@ struct EvalJob {
   std::vector<EvalCondition> conditions;
   std::vector<std::pair<std::string, std::string>> comparisons;  // (A, B): B - A; default: each against the first
   eval::BootstrapOptions bootstrap;
+  nlohmann::json provenance = nlohmann::json::object();  // more keys for the report and eval.h5 (the loop's split)
 
   // Reads [eval] (output, conditions, compare, attempts, seeds, resamples, confidence, bootstrap_seed,
   // tool_threads, checkpoint_seconds), [benchmark], [agent] and [llm]; unknown keys are refused.

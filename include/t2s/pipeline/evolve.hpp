@@ -58,6 +58,7 @@ struct EvolveJob {
   analyze::StatsOptions stats;
   std::string job_text, job_name;      // for provenance
   std::string effective;               // every value in force (--set included): what the checkpoint is for
+  nlohmann::json provenance = nlohmann::json::object();  // more keys for the archive's /provenance (the loop's split)
 
   // Reads [evolve], [consolidate], [prevalence], [analyze.stats], [analyze.llm] and [llm]; unknown
   // keys are refused.
