@@ -369,3 +369,32 @@ TEST_F(Rollout, TheLoopEvolvesOnOneSplitAndEvaluatesOnTheOther) {
 }
 
 }  // namespace
+
+namespace {
+
+// `t2s score generic`: every predictions line is scored, an unknown id, or invalid; tasks without a
+// prediction count as wrong.
+TEST_F(Rollout, ScoreGenericAccountsForEveryLine) {
+  const fs::path tasks = sum_tasks();  // sum-0 … sum-5; sum-0's answer is 3+6+9+12+15 = 45
+  const fs::path predictions = dir_.write("pred.jsonl", "{\"id\": \"sum-0\", \"answer\": \"45.0\"}\n{\"id\": \"sum-1\", \"answer\": 1}\n"
+                                                        "not json\n{\"id\": \"nope\", \"answer\": 1}\n{\"id\": \"sum-0\", \"answer\": 45}\n");
+  const auto r = t2s::test::run_command(std::string(T2S_BINARY) + " score generic " + tasks.string() + " " + predictions.string() +
+                                        " --match numeric --json 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const json s = json::parse(r.output);
+  EXPECT_EQ(s["tasks"], 6);
+  EXPECT_EQ(s["examples"], 2);
+  EXPECT_EQ(s["correct"], 1);
+  EXPECT_EQ(s["unknown"], 1);
+  EXPECT_EQ(s["invalid"], 2);  // the broken line and the second prediction for sum-0
+  EXPECT_EQ(s["missing"], 4);
+  EXPECT_EQ(s["verdicts"].size(), 5u);
+  const auto exact = t2s::test::run_command(std::string(T2S_BINARY) + " score generic " + tasks.string() + " " + predictions.string() +
+                                            " --match exact --json 2>&1");
+  ASSERT_EQ(exact.status, 0) << exact.output;
+  EXPECT_EQ(json::parse(exact.output)["correct"], 0);  // "45.0" is not exactly 45
+  EXPECT_EQ(t2s::test::run_command(std::string(T2S_BINARY) + " score generic " + tasks.string() + " " + predictions.string() +
+                                   " --match fuzzy 2>&1").status, 2);
+}
+
+}  // namespace
