@@ -105,6 +105,9 @@ EvalSummary run_eval(const EvalJob& job, const mpi::Comm& comm, std::ostream& ou
   store::EvalArchive archive;
   std::string benchmark, base_model;
   std::uint64_t tasks = 0;
+  // Every skill is read before any condition runs: a wrong path fails now, not hours in.
+  std::map<std::string, std::string> digests;
+  for (const auto& condition : job.conditions) digests[condition.name] = skill_digest(condition.skill);
   for (const auto& condition : job.conditions) {
     if (comm.is_main()) out << "[eval] condition " << condition.name << std::endl;
     RolloutJob rollout = job.rollout;
@@ -126,7 +129,7 @@ EvalSummary run_eval(const EvalJob& job, const mpi::Comm& comm, std::ostream& ou
       archive.results.push_back({condition.name, r.task_id, r.status, r.reason, r.trajectory_id, r.attempt,
                                  static_cast<std::int64_t>(r.seed), r.status == "error" ? std::nan("") : r.score});
     }
-    archive.conditions.push_back({condition.name, summary.model, condition.skill.string(), skill_digest(condition.skill)});
+    archive.conditions.push_back({condition.name, summary.model, condition.skill.string(), digests[condition.name]});
   }
   EvalSummary result;
   if (!comm.is_main()) return result;
