@@ -1,6 +1,7 @@
 #include "t2s/benchmarks/benchmark.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "t2s/benchmarks/generic.hpp"
 #include "t2s/benchmarks/spreadsheetbench.hpp"
@@ -12,14 +13,18 @@ namespace t2s::benchmarks {
 using nlohmann::json;
 
 std::string final_answer(const std::string& message) {
+  // The last "ANSWER:" in any case, also as Markdown ("**Answer:** 42"); else the whole message.
+  std::string lower = message;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string answer = message;
-  if (const auto at = message.rfind("ANSWER:"); at != std::string::npos) {
+  if (const auto at = lower.rfind("answer:"); at != std::string::npos) {
     answer = message.substr(at + 7);
     answer = answer.substr(0, answer.find('\n'));
   }
-  const auto first = answer.find_first_not_of(" \t\r\n`");
+  constexpr const char* kDecoration = " \t\r\n`*_";
+  const auto first = answer.find_first_not_of(kDecoration);
   if (first == std::string::npos) return "";
-  const auto last = answer.find_last_not_of(" \t\r\n`");
+  const auto last = answer.find_last_not_of(kDecoration);
   return answer.substr(first, last - first + 1);
 }
 

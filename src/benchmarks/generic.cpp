@@ -35,7 +35,11 @@ class Generic final : public Benchmark {
         if (key == "name" && value.is_string() && !value.get<std::string>().empty()) name_ = value.get<std::string>();
         else if (key == "answer_file" && value.is_string()) {
           answer_file_ = value.get<std::string>();
-          agent::Sandbox::check_name(answer_file_);
+          try {
+            agent::Sandbox::check_name(answer_file_);
+          } catch (const InputError& e) {
+            throw InputError(where + ".answer_file: " + e.what());
+          }
         } else if (key == "checker" && value.is_object()) {
           if (value.contains("gold")) throw InputError(where + ".checker.gold: the gold answers come from the tasks file");
           checker_ = value;
@@ -87,6 +91,17 @@ class Generic final : public Benchmark {
       }
       if (task.id.empty() || !ids.insert(task.id).second) throw InputError(at + ": empty or duplicate id \"" + task.id + "\"");
       if (record.contains("answer")) task.gold = record.at("answer");
+      // Every gold is checked now: a task that cannot be judged would fail every attempt later.
+      if (checker_.value("kind", "") != "command") {
+        if (task.gold.is_null()) throw InputError(at + ": no \"answer\" (the " + checker_.value("kind", "") + " checker needs one)");
+        json probe = checker_;
+        probe["gold"] = task.gold;
+        try {
+          (void)agent::Checker(agent::CheckerConfig::from_json(probe, "answer"));
+        } catch (const InputError& e) {
+          throw InputError(at + ": " + e.what());
+        }
+      }
       const auto add_file = [&](const std::string& name, const std::string& path) {
         try {
           agent::Sandbox::check_name(name);
@@ -95,7 +110,11 @@ class Generic final : public Benchmark {
         }
         const fs::path source = fs::path(path).is_absolute() ? fs::path(path) : base / path;
         std::error_code error;
-        if (!fs::exists(source, error)) throw InputError(at + ": file " + source.string() + " does not exist");
+        const auto status = fs::status(source, error);
+        if (error) throw InputError(at + ": file " + source.string() + ": " + error.message());
+        if (!fs::is_regular_file(status)) throw InputError(at + ": file " + source.string() + " is not a regular file");
+        for (const auto& [existing, path] : task.files.copies)
+          if (existing == name) throw InputError(at + ": two files named \"" + name + "\" in the sandbox");
         task.files.copies.emplace_back(name, source);
         task.files_listed.push_back(name);
       };

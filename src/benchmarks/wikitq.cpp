@@ -449,13 +449,14 @@ class WikiTQ final : public Benchmark {
         throw InputError(file.string() + ": question " + id + ": its table " + table.string() + " is missing");
       Task task;
       task.id = id;
-      task.instruction = "Answer this question about the table in table.csv (comma-separated, first line is the "
-                         "header; table.tsv holds the same table tab-separated):\n\n" + q.utterance + "\n\n" +
-                         kAnswerInstruction;
       task.files.copies.emplace_back("table.csv", table);
       fs::path tsv = table;
       tsv.replace_extension(".tsv");
-      if (fs::is_regular_file(tsv, error)) task.files.copies.emplace_back("table.tsv", tsv);
+      const bool has_tsv = fs::is_regular_file(tsv, error);
+      if (has_tsv) task.files.copies.emplace_back("table.tsv", tsv);
+      task.instruction = "Answer this question about the table in table.csv (comma-separated, first line is the header" +
+                         std::string(has_tsv ? "; table.tsv holds the same table tab-separated" : "") + "):\n\n" +
+                         q.utterance + "\n\n" + kAnswerInstruction;
       for (const auto& [name, path] : task.files.copies) task.files_listed.push_back(name);
       task.gold = tsv_unescape_list(q.target_text);
       tasks_.push_back(std::move(task));

@@ -872,6 +872,7 @@ EvolveSummary EvolveRun::run() {
     analysts_.reset();
     merger_prompt_hash_ = merger_ ? merger_->prompt_hash() : "";
     merger_.reset();
+    llm_->pool.reset();    // joined first: a worker may still be inside Hold::release(), which touches the client
     llm_->client.reset();  // every request has ended
     if (llm_->recorder) llm_->recorder->close();  // the recordings are on disk before rank 0 archives them
   }

@@ -75,7 +75,11 @@ LoopJob LoopJob::from_config(Config config) {
   eval.rollout.fail_when_all_errors = false;
   if (eval_seeds) {
     eval.rollout.seeds.clear();
-    for (const auto s : *eval_seeds) eval.rollout.seeds.push_back(static_cast<std::uint64_t>(s));
+    if (eval_seeds->empty() || eval_seeds->size() > 1000) throw InputError(name + ": loop.eval_seeds: 1 to 1000 seeds");
+    for (const auto s : *eval_seeds) {
+      if (s < 0) throw InputError(name + ": loop.eval_seeds: must be whole numbers, 0 or more");
+      eval.rollout.seeds.push_back(static_cast<std::uint64_t>(s));
+    }
     eval.rollout.attempts = static_cast<int>(eval_seeds->size());
   }
   if (eval_attempts) {
@@ -125,7 +129,14 @@ EvolveSummary run_loop(LoopJob job, const mpi::Comm& comm, std::ostream& out, co
   // 2. Rollouts with the starting skill on the evolving split.
   job.rollout.task_ids = split.evolving;
   say("rollouts on the evolving split");
-  run_rollout(job.rollout, comm, out, command_line);
+  const RolloutSummary rollouts = run_rollout(job.rollout, comm, out, command_line);
+  std::uint64_t errors = rollouts.errors;
+  comm.broadcast(errors);
+  // A skill evolved from part of the rollouts would be replaced by the one a rerun makes from all.
+  if (errors > 0)
+    throw Error("loop: " + std::to_string(errors) + " rollout attempt(s) ended in an infrastructure error (see " +
+                (output / "rollouts" / "results.jsonl").string() + "); fix the cause and rerun the same command: they are "
+                "retried, and the loop goes on from there");
 
   // 3. Analyse and consolidate them.
   say("evolving the skill from the rollouts");

@@ -1,6 +1,8 @@
 #include "t2s/pipeline/rollout.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <functional>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -13,6 +15,7 @@
 #include "t2s/benchmarks/benchmark.hpp"
 #include "t2s/core/error.hpp"
 #include "t2s/core/sha256.hpp"
+#include "t2s/core/text.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/skill/frontmatter.hpp"
 #include "t2s/skill/skill_dir.hpp"
@@ -90,15 +93,13 @@ RolloutJob RolloutJob::from_config(const Config& config, const std::string& tabl
   job.llm = LlmSettings::from_config(config);
   if (config.has("llm")) config.reject_unread("llm");
   if (table == "rollout" && config.has(table)) config.reject_unread(table);
-  // What a checkpoint is for: the work, not where the model server is or how fast we go.
-  json effective = json::parse(config.effective());
-  if (auto r = effective.find(table); r != effective.end()) r->erase("tool_threads"), r->erase("checkpoint_seconds");
-  if (auto a = effective.find("agent"); a != effective.end()) a->erase("sandbox_root");
-  if (auto l = effective.find("llm"); l != effective.end()) {
-    json kept = json::object();
-    if (l->contains("model")) kept["model"] = (*l)["model"];
-    *l = kept;
-  }
+  // What a checkpoint is for: the work (benchmark, agent, attempts, seeds), not where the output,
+  // the model server or the sandboxes are, nor how fast we go. The model, the skill and the tasks'
+  // content join it when the run starts.
+  json agent = config.table("agent");
+  if (agent.is_object()) agent.erase("sandbox_root");
+  const json effective = {{"benchmark", job.benchmark}, {"agent", agent}, {"attempts", job.attempts}, {"seeds", job.seeds},
+                          {"source", job.source}};
   job.effective = effective.dump();
   return job;
 }
@@ -161,6 +162,8 @@ class Rollout {
   void finish();
   std::string system_prompt() const;
   void start(std::size_t task, int attempt, std::function<void(AttemptResult&&, std::string&&)> done);
+  agent::Verdict judge(const benchmarks::Task& task, const agent::LoopOutcome& outcome, const agent::Sandbox& sandbox,
+                       AttemptResult& result, std::string& record) const;
 
   const RolloutJob& job_;
   const mpi::Comm& comm_;
@@ -171,6 +174,7 @@ class Rollout {
   std::vector<std::size_t> tasks_;  // indices into benchmark_->tasks(), in id order
   skill::SkillDir skill_;
   std::string skill_name_, skill_body_;
+  std::string model_;               // the model the attempts ask for (the job's, else the endpoint's)
   std::set<std::string> done_;      // keys of attempts with a verdict (from the checkpoint)
   std::unique_ptr<LlmRuntime> llm_;
   std::unique_ptr<store::RunLogWriter> log_;
@@ -201,9 +205,12 @@ void Rollout::select_tasks() {
 
 // The checkpoint is for one job: the effective settings, the skill's bytes, the tasks and t2s's prompt.
 void Rollout::read_checkpoint() {
-  std::string identity = job_.effective + '\0' + kSystemPrompt + '\0' + benchmarks::kAnswerInstruction + '\0';
+  std::string identity = job_.effective + '\0' + model_ + '\0' + kSystemPrompt + '\0' + benchmarks::kAnswerInstruction + '\0';
   for (const auto& [path, file] : skill_.files) identity += path + '\0' + file.bytes + '\0';
-  for (const auto i : tasks_) identity += benchmark_->tasks()[i].id + '\0';
+  for (const auto i : tasks_) {
+    const benchmarks::Task& task = benchmark_->tasks()[i];
+    identity += json{{"id", task.id}, {"instruction", task.instruction}, {"gold", task.gold}, {"files", task.files_listed}}.dump() + '\0';
+  }
   const std::string digest = to_hex(sha256(identity));
   std::string saved;
   store::visit_run_log(parts_, [&](store::RunRecord&& record) {
@@ -213,12 +220,16 @@ void Rollout::read_checkpoint() {
   if (!saved.empty() && saved != digest)
     throw InputError(job_.output.string() + ": holds a rollout of a different job (the job file, a --set value, the skill or "
                      "the tasks changed); use another output directory, or remove this one to start over");
-  comm_.barrier();  // everyone has read before anyone writes
+  // Every rank agrees on what the checkpoint holds (a shared file system, the same job).
+  const auto seen = comm_.all_gather(std::to_string(done_.size()) + "/" + saved);
+  if (std::adjacent_find(seen.begin(), seen.end(), std::not_equal_to<>()) != seen.end())
+    throw Error(job_.output.string() + ": the ranks see different checkpoint files (is the output on a file system every node shares?)");
   log_ = std::make_unique<store::RunLogWriter>(parts_, "rollout-rank-" + std::to_string(comm_.rank()) + "-of-" + std::to_string(comm_.size()));
   if (comm_.is_main() && saved.empty()) {
     log_->add("job", "job", json{{"sha256", digest}, {"job", job_.job_text}}.dump());
     log_->flush();
   }
+  comm_.barrier();  // the job record is on disk before any attempt is
 }
 
 std::string Rollout::system_prompt() const {
@@ -241,6 +252,7 @@ void Rollout::start(std::size_t task_index, int attempt, std::function<void(Atte
   const auto error = [&](const std::string& reason) {
     result->status = "error";
     result->reason = reason;
+    result->wall_s = std::chrono::duration<double>(Clock::now() - started).count();
     done(std::move(*result), "");
   };
   std::shared_ptr<agent::Sandbox> sandbox;
@@ -282,34 +294,56 @@ void Rollout::start(std::size_t task_index, int attempt, std::function<void(Atte
     auto hold = std::make_shared<llm::Client::Hold>(llm_->client->hold());
     llm_->pool->submit([this, &task, result, sandbox, started, done, hold, outcome = std::move(outcome)]() mutable {
       std::string record;
-      std::optional<agent::Verdict> verdict;
       try {
-        verdict = benchmark_->check(task, outcome.answer, *sandbox);
+        const agent::Verdict verdict = judge(task, outcome, *sandbox, *result, record);
+        (void)verdict;
       } catch (const std::exception& e) {
         result->status = "error";
-        result->reason = std::string("the checker could not run: ") + e.what();
-      }
-      if (verdict) {
-        result->status = verdict->passed ? "passed" : "failed";
-        result->score = verdict->score;
-        result->reason = verdict->feedback;
-        json r = {{"source", job_.source}, {"benchmark", benchmark_->name()}, {"task_id", task.id},
-                  {"model", job_.model.empty() ? llm_->endpoint.model : job_.model}, {"attempt", result->attempt},
-                  {"outcome", {{"success", verdict->passed}, {"reward", verdict->score},
-                               {"detail", {{"feedback", verdict->feedback}, {"loop", result->loop_status}}}}},
-                  {"messages", outcome.transcript},
-                  {"task", {{"instruction", task.instruction}, {"files", task.files_listed}, {"gold", task.gold}}},
-                  {"meta", {{"seed", result->seed}, {"turns", result->turns}, {"skill", skill_name_}}}};
-        const auto canonical = trace::canonical_record(trace::parse_openai_record(r.dump(), "attempt " + key_of(task.id, result->attempt)));
-        result->trajectory_id = canonical.id;
-        record = canonical.json;
+        result->reason = e.what();
+        record.clear();
+      } catch (...) {
+        result->status = "error";
+        result->reason = "an unknown error while judging the attempt";
+        record.clear();
       }
       sandbox.reset();  // the working directory goes as soon as the attempt is judged
       result->wall_s = std::chrono::duration<double>(Clock::now() - started).count();
+      // Posted before the hold goes: the loop cannot end with this attempt unrecorded.
       llm_->client->post([result, done, record = std::move(record)]() mutable { done(std::move(*result), std::move(record)); });
       hold->release();
     });
   });
+}
+
+// The checker's verdict on an attempt and its trajectory record (canonical JSON). Throws with the
+// reason when the checker cannot run or the record cannot be made.
+agent::Verdict Rollout::judge(const benchmarks::Task& task, const agent::LoopOutcome& outcome, const agent::Sandbox& sandbox,
+                              AttemptResult& result, std::string& record) const {
+  agent::Verdict verdict;
+  try {
+    verdict = benchmark_->check(task, outcome.answer, sandbox);
+  } catch (const std::exception& e) {
+    throw Error(std::string("the checker could not run: ") + e.what());
+  }
+  result.status = verdict.passed ? "passed" : "failed";
+  result.score = verdict.score;
+  result.reason = repair_utf8(verdict.feedback);  // feedback may quote the agent's own bytes
+  json r = {{"source", job_.source}, {"benchmark", benchmark_->name()}, {"task_id", task.id}, {"model", model_},
+            {"attempt", result.attempt},
+            {"outcome", {{"success", verdict.passed}, {"reward", verdict.score},
+                         {"detail", {{"feedback", result.reason}, {"loop", result.loop_status}}}}},
+            {"messages", outcome.transcript},
+            {"task", {{"instruction", task.instruction}, {"files", task.files_listed}, {"gold", task.gold}}},
+            {"meta", {{"seed", result.seed}, {"turns", result.turns}, {"skill", skill_name_}}}};
+  try {
+    const auto canonical = trace::canonical_record(
+        trace::parse_openai_record(r.dump(-1, ' ', false, json::error_handler_t::replace), "attempt " + key_of(task.id, result.attempt)));
+    result.trajectory_id = canonical.id;
+    record = canonical.json;
+  } catch (const std::exception& e) {
+    throw Error(std::string("the trajectory could not be recorded: ") + e.what());
+  }
+  return verdict;
 }
 
 void Rollout::run_attempts() {
@@ -331,7 +365,7 @@ void Rollout::run_attempts() {
         --in_flight;
         ++mine_done;
         mine_errors += result.status == "error";
-        log_->add("attempt", key_of(result.task_id, result.attempt), json{{"result", result.to_json()}, {"record", record}}.dump());
+        log_->add("attempt", key_of(result.task_id, result.attempt), json{{"result", result.to_json()}, {"record", record}}.dump(-1, ' ', false, json::error_handler_t::replace));
         if (std::chrono::duration<double>(Clock::now() - last_flush).count() >= job_.checkpoint_seconds) {
           log_->flush();
           last_flush = Clock::now();
@@ -364,6 +398,18 @@ void Rollout::finish() {
     if (slot.first.status.empty() || r.status != "error" || slot.first.status == "error")
       slot = {std::move(r), j.at("record").get<std::string>()};
   });
+  // Every attempt of the run is accounted for: one whose record no segment holds is reported.
+  for (const auto i : tasks_)
+    for (int attempt = 0; attempt < job_.attempts; ++attempt) {
+      const std::string& id = benchmark_->tasks()[i].id;
+      auto& slot = latest[{id, attempt}];
+      if (!slot.first.status.empty()) continue;
+      slot.first.task_id = id;
+      slot.first.attempt = attempt;
+      slot.first.seed = job_.seed_of(attempt);
+      slot.first.status = "error";
+      slot.first.reason = "no checkpoint record of this attempt (is the output on a file system every rank shares?)";
+    }
   const fs::path store_path = job_.output / "trajectories.h5";
   store::TrajectoryStoreWriter writer(store_path);
   std::ofstream results(job_.output / "results.jsonl.partial", std::ios::binary | std::ios::trunc);
@@ -393,17 +439,20 @@ RolloutSummary Rollout::run() {
   select_tasks();
   if (comm_.is_main()) fs::create_directories(parts_);
   comm_.barrier();
+  model_ = !job_.model.empty() ? job_.model : !job_.llm.model.empty() ? job_.llm.model
+           : std::getenv("T2S_MODEL") ? std::string(std::getenv("T2S_MODEL")) : std::string();
   read_checkpoint();
   summary_.tasks = tasks_.size();
   summary_.attempts = tasks_.size() * static_cast<std::uint64_t>(job_.attempts);
   summary_.resumed = comm_.is_main() ? done_.size() : 0;
   llm_ = std::make_unique<LlmRuntime>(job_.llm, parts_, comm_, job_.tool_threads);
-  summary_.model = job_.model.empty() ? llm_->endpoint.model : job_.model;
+  model_ = summary_.model = job_.model.empty() ? llm_->endpoint.model : job_.model;
   say(std::to_string(summary_.tasks) + " task(s) of " + summary_.benchmark + " x " + std::to_string(job_.attempts) +
       " attempt(s) on " + std::to_string(comm_.size()) + " rank(s), model " + summary_.model + " at " +
       llm_->endpoint.display_url() + (skill_name_.empty() ? ", no skill" : ", skill " + skill_name_) +
       (done_.empty() ? "" : "; " + std::to_string(done_.size()) + " attempt(s) already done"));
   run_attempts();
+  llm_->pool.reset();  // joined first: a worker may still be inside Hold::release(), which touches the client
   llm_->client.reset();
   if (llm_->recorder) llm_->recorder->close();
   finish();

@@ -435,7 +435,7 @@ TEST_F(SpreadsheetbenchSample, TheScoreCommandReportsTasksAndTotals) {
   EXPECT_NE(not_a_dataset.output.find("dataset.json: cannot be read"), std::string::npos) << not_a_dataset.output;
   const auto unknown = t2s::test::run_command(binary + " score nosuchbench " + sample().string() + " " + (temp / "outputs").string());
   EXPECT_EQ(unknown.status, 2);
-  EXPECT_NE(unknown.output.find("unknown benchmark \"nosuchbench\" (known: spreadsheetbench, wikitq)"), std::string::npos)
+  EXPECT_NE(unknown.output.find("unknown benchmark \"nosuchbench\" (known: generic, spreadsheetbench, wikitq)"), std::string::npos)
       << unknown.output;
 }
 

@@ -40,8 +40,8 @@ json store_rows(const fs::path& store) {
       "/usr/bin/python3 -c \"import h5py, json, sys\n"
       "g = h5py.File(sys.argv[1], 'r')['trajectories']\n"
       "text = g['text'][:].tobytes()\n"
-      "print(json.dumps([{'task_id': t.decode(), 'success': int(s), 'record': json.loads(text[o:o+n])} "
-      "for t, s, o, n in zip(g['task_id'][:], g['success'][:], g['offset'][:], g['length'][:])]))\" " + store.string() + " 2>&1");
+      "print(json.dumps([{'id': i.decode(), 'task_id': t.decode(), 'success': int(s), 'record': json.loads(text[o:o+n])} "
+      "for i, t, s, o, n in zip(g['id'][:], g['task_id'][:], g['success'][:], g['offset'][:], g['length'][:])]))\" " + store.string() + " 2>&1");
   EXPECT_EQ(r.status, 0) << r.output;
   return r.status == 0 ? json::parse(r.output) : json::array();
 }
@@ -105,6 +105,9 @@ TEST_F(Rollout, TheAgentsCommandsRunForRealAndTheCheckerJudgesTheirOutput) {
   // Both attempts of a task are the same transcript (the script is deterministic): one trajectory.
   const json rows = store_rows(dir_ / "run" / "trajectories.h5");
   ASSERT_EQ(rows.size(), 6u);
+  std::set<std::string> stored;
+  for (const auto& row : rows) stored.insert(row["id"]);
+  for (const auto& row : results) EXPECT_TRUE(stored.count(row["trajectory_id"])) << row.dump();
   for (const auto& row : rows) {
     const bool misnamed = row["task_id"] == "sum-2" || row["task_id"] == "sum-5";
     EXPECT_EQ(row["success"], misnamed ? 0 : 1);

@@ -47,8 +47,8 @@ inline constexpr const char* kAnswerInstruction =
     "When you are done, end your final message with one line of the form `ANSWER: <your answer>` "
     "(several values: `ANSWER: value 1 | value 2`).";
 
-// The answer in an agent's final message: the text after the last "ANSWER:" (to the end of that
-// line), else the whole message; trimmed.
+// The answer in an agent's final message: the text after the last "ANSWER:" (any case, to the end of
+// that line), else the whole message; trimmed of whitespace and Markdown emphasis (`*_).
 std::string final_answer(const std::string& message);
 
 // From a job's [benchmark] table (`where` names it in errors):
