@@ -57,6 +57,19 @@ TEST_F(Generic, ChecksTheFinalAnswerWithTheConfiguredMatching) {
   EXPECT_FALSE(exact->check(exact->tasks()[0], "ANSWER: paris", sandbox).passed);
 }
 
+// An external checker command: it gets the candidate as a file and the task's id (quoted), and
+// holds its own gold files; the tasks carry no answer.
+TEST_F(Generic, AnExternalCheckerCommandJudgesWithItsOwnGold) {
+  const json checker = {{"kind", "command"},
+                        {"command", "grep -qx \"$(cat {candidate})\" \"gold/$(basename {task_id})\""},
+                        {"files", {{"gold/t 1", "42"}, {"gold/t2", "7"}}}};
+  const auto b = open("{\"id\": \"t 1\", \"instruction\": \"x\"}\n{\"id\": \"t2\", \"instruction\": \"y\"}\n", checker);
+  t2s::agent::Sandbox sandbox(dir_ / "sandboxes");
+  EXPECT_TRUE(b->check(b->tasks()[0], "ANSWER: 42", sandbox).passed);
+  EXPECT_FALSE(b->check(b->tasks()[0], "ANSWER: 7", sandbox).passed);
+  EXPECT_TRUE(b->check(b->tasks()[1], "ANSWER: 7", sandbox).passed);
+}
+
 TEST_F(Generic, BadTasksAreNamedByFileAndLine) {
   EXPECT_NE(error_of("{\"id\": \"a\", \"instruction\": \"x\", \"answer\": 1}\nnot json\n").find("tasks.jsonl:2: not a JSON object"), std::string::npos);
   EXPECT_NE(error_of("{\"id\": \"a\", \"instruction\": \"x\", \"answer\": 1}\n{\"id\": \"a\", \"instruction\": \"x\", \"answer\": 1}\n")
