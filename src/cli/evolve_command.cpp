@@ -35,7 +35,8 @@ void add_evolve_command(CLI::App& app, Context& context, const std::string& comm
   auto* command = app.add_subcommand(
       "evolve",
       "Analyse a trajectory store, merge the patches in a k-ary tree, and write a validated skill and a run archive "
-      "(MPI: run under mpirun/srun for more ranks). Rerunning the same job resumes it.");
+      "(MPI: run under mpirun/srun for more ranks). With a [loop] table: rollouts on an evolving split, then the evolve, "
+      "then the before/after evaluation on the held-out split. Rerunning the same job resumes it.");
   command->add_option("job", args->job, "The job file (TOML), e.g. jobs/demo.toml")->required();
   command->add_option("--set", args->sets, "key.path=value: override a job file value (repeatable)");
   command->callback([args, &context, command_line] { run_evolve_command(*args, context, command_line); });
