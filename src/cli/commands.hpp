@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "t2s/core/error.hpp"
 #include "t2s/mpi/comm.hpp"
 
 namespace t2s::cli {
@@ -20,6 +21,11 @@ struct Context {
   std::ostream& out() const { return comm.is_main() ? std::cout : null_stream(); }
   std::ostream& err() const { return comm.is_main() ? std::cerr : null_stream(); }
   static std::ostream& null_stream();
+  // The MPI commands (evolve, rollout, eval) refuse to run as fewer or more ranks than the Slurm
+  // step's tasks: a job that would silently run on one rank of many fails at once instead.
+  void require_slurm_world() const {
+    if (const auto why = mpi::slurm_world_mismatch(comm.size())) throw InputError(*why);
+  }
 };
 
 // Versions of the libraries t2s runs with (for --version and for run provenance).

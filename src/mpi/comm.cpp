@@ -24,6 +24,17 @@ Comm Session::world() const {
   return Comm(boost::mpi::communicator());
 }
 
+std::optional<std::string> slurm_world_mismatch(int size) {
+  const char* ntasks = std::getenv("SLURM_NTASKS");
+  if (ntasks == nullptr || *ntasks == '\0') return std::nullopt;
+  char* end = nullptr;
+  const long tasks = std::strtol(ntasks, &end, 10);
+  if (*end != '\0' || tasks < 1) return "SLURM_NTASKS is \"" + std::string(ntasks) + "\", not a number of tasks";
+  if (tasks == size) return std::nullopt;
+  return "this Slurm job step has " + std::to_string(tasks) + " task(s) (SLURM_NTASKS) but t2s runs as " + std::to_string(size) +
+         " MPI rank(s); launch it with `srun --mpi=pmix` (or mpirun without -n) so that every task is a rank";
+}
+
 std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t total, int rank, int ranks) {
   const auto r = static_cast<std::uint64_t>(rank), n = static_cast<std::uint64_t>(ranks);
   const std::uint64_t base = total / n, extra = total % n;

@@ -401,3 +401,24 @@ TEST_F(Rollout, ScoreGenericAccountsForEveryLine) {
 }
 
 }  // namespace
+
+namespace {
+
+// Under Slurm, the MPI commands run as exactly the step's tasks: `t2s evolve|rollout|eval` started
+// without srun in a 3-task job fails at once, naming the cause, instead of running on one rank.
+TEST_F(Rollout, UnderSlurmTheWorldMustBeTheStepsTasks) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer server(kScript);
+  const auto job_file = job("slurm", server.base_url(), generic());
+  for (const char* command : {"rollout", "evolve", "eval"}) {
+    const auto r = t2s::test::run_command("SLURM_NTASKS=3 " + std::string(T2S_BINARY) + " " + command + " " + job_file.string() + " 2>&1");
+    EXPECT_EQ(r.status, 2) << command << ": " << r.output;
+    EXPECT_NE(r.output.find("has 3 task(s) (SLURM_NTASKS) but t2s runs as 1 MPI rank(s)"), std::string::npos) << r.output;
+  }
+  const auto matching = t2s::test::run_command("SLURM_NTASKS=2 " + t2s::test::mpi_launcher() + " -n 2 " + T2S_BINARY +
+                                               " rollout " + job_file.string() + " 2>&1");
+  EXPECT_EQ(matching.status, 0) << matching.output;
+  EXPECT_EQ(results_of(dir_ / "slurm").size(), 6u);
+}
+
+}  // namespace

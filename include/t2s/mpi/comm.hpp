@@ -158,6 +158,11 @@ class Session {
   std::unique_ptr<boost::mpi::environment> environment_;
 };
 
+// Under Slurm (SLURM_NTASKS set), the reason a world of `size` ranks is not the job's: e.g. a batch
+// script that ran `t2s evolve` without srun, or `mpirun -n 2` in an allocation of 4 tasks. nullopt
+// when the sizes agree or Slurm is not involved. For the MPI commands (evolve, rollout, eval).
+std::optional<std::string> slurm_world_mismatch(int size);
+
 // The contiguous share [first, first+count) of `total` items owned by `rank` of `ranks`: sizes
 // differ by at most one, lower ranks take the larger shares.
 std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t total, int rank, int ranks);
