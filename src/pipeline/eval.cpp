@@ -1,4 +1,5 @@
 #include "t2s/pipeline/eval.hpp"
+#include "t2s/pipeline/provenance.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -167,12 +168,8 @@ EvalSummary run_eval(const EvalJob& job, const mpi::Comm& comm, std::ostream& ou
   archive.provenance["command"] = command_line;
   archive.provenance["version"] = version();
   archive.provenance["git_revision"] = git_revision();
-  for (const char* variable : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST"})
-    if (const char* value = std::getenv(variable)) {
-      std::string key = variable;
-      std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-      archive.provenance[key] = std::string(value);
-    }
+  const nlohmann::json slurm = slurm_provenance();
+  for (const auto& [key, value] : slurm.items()) archive.provenance[key] = value;
   archive.job_text = job.rollout.job_text;
   archive.report_markdown = markdown;
   result.archive = job.output / "eval.h5";

@@ -1,5 +1,6 @@
 // pipeline/evolve: the evolve job (see the header).
 #include "t2s/pipeline/evolve.hpp"
+#include "t2s/pipeline/provenance.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -1040,12 +1041,8 @@ void EvolveRun::finish(const std::string& root_text) {
     if (!analyst_prompt_hash_.empty()) archive.provenance["analyst_prompt_hash"] = analyst_prompt_hash_;
     if (!merger_prompt_hash_.empty()) archive.provenance["merge_prompt_hash"] = merger_prompt_hash_;
   }
-  for (const char* variable : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST"})
-    if (const char* value = std::getenv(variable)) {
-      std::string key = variable;
-      std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      archive.provenance[key] = std::string(value);
-    }
+  const nlohmann::json slurm = slurm_provenance();
+  for (const auto& [key, value] : slurm.items()) archive.provenance[key] = value;
   archive.job_text = job_.job_text;
   archive.libraries = libraries_;
   archive.skill_name = skill_name_;

@@ -32,6 +32,8 @@ grep -q "on 2 rank(s)" "t2s-$job_id.out" || fail "not 2 ranks: $(cat "t2s-$job_i
 "$t2s" skill validate out/skill/synth-skill > /dev/null || fail "the skill is not valid"
 recorded=$(/usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['provenance'].attrs['slurm_job_id'])" out/run.h5)
 [ "$recorded" = "$job_id" ] || fail "run.h5 records Slurm job '$recorded', not $job_id"
+script=$(/usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['provenance'].attrs['batch_script'])" out/run.h5)
+case "$script" in *"srun --mpi=pmix"*) ;; *) fail "run.h5 does not hold the batch script: $script" ;; esac
 echo "evolve as Slurm job $job_id: ok"
 
 # A failing run fails the batch job, and sbatch --wait says so.
