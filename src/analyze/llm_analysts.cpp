@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "t2s/agent/checker.hpp"
+#include "t2s/agent/limits_config.hpp"
 #include "t2s/agent/tool_loop.hpp"
 #include "t2s/agent/tools.hpp"
 #include "t2s/core/canonical_json.hpp"
@@ -182,19 +183,13 @@ AnalystOptions AnalystOptions::from_json(const json& table, const std::string& w
       if (!value.is_string()) throw InputError(name + ": must be a string");
       return value.get<std::string>();
     };
-    constexpr double kMiB = 1024.0 * 1024.0;
     if (key == "model") o.model = text();
     else if (key == "temperature") o.temperature = number(0, 2);
     else if (key == "max_tokens") o.max_tokens = static_cast<int>(number(16, 1e6));
     else if (key == "max_lessons") o.max_lessons = static_cast<std::size_t>(number(1, 20));
     else if (key == "transcript_bytes") o.transcript_bytes = static_cast<std::size_t>(number(1024, 1e8));
     else if (key == "max_turns") o.max_turns = static_cast<int>(number(1, 1000));
-    else if (key == "wall_s") o.limits.wall_s = number(0.1, 86400);
-    else if (key == "cpu_s") o.limits.cpu_s = number(0.1, 86400);
-    else if (key == "memory_mb") o.limits.memory_bytes = static_cast<std::uint64_t>(number(16, 1e6) * kMiB);
-    else if (key == "file_mb") o.limits.file_bytes = static_cast<std::uint64_t>(number(1, 1e6) * kMiB);
-    else if (key == "disk_mb") o.disk_bytes = static_cast<std::uint64_t>(number(1, 1e7) * kMiB);
-    else if (key == "processes") o.limits.processes = static_cast<std::uint64_t>(number(1, 1e5));
+    else if (agent::read_sandbox_limit(key, value, name, o.limits, o.disk_bytes)) continue;
     else if (key == "sandbox_root") o.sandbox_root = text();
     else if (key == "task_files") o.task_files = text();
     else if (key == "agent_outputs") o.agent_outputs = text();

@@ -279,15 +279,6 @@ std::string cell_name(const Cell& cell) {
   return letters + std::to_string(cell.row);
 }
 
-std::vector<std::string> split(std::string_view text, char separator) {
-  std::vector<std::string> parts(1);
-  for (const char c : text) {
-    if (c == separator) parts.emplace_back();
-    else parts.back().push_back(c);
-  }
-  return parts;
-}
-
 // ---- dataset -------------------------------------------------------------------------------------
 
 bool is_plain_name(const std::string& id) {

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/text.hpp"
 
 namespace t2s::benchmarks::wikitq {
 
@@ -195,15 +196,6 @@ std::string number_text(double amount) {
   if (amount == std::round(amount) && std::abs(amount) < 1e18) std::snprintf(buffer, sizeof buffer, "%lld", static_cast<long long>(amount));
   else std::snprintf(buffer, sizeof buffer, "%.12g", amount);
   return buffer;
-}
-
-std::vector<std::string> split(std::string_view text, char separator) {
-  std::vector<std::string> parts(1);
-  for (const char c : text) {
-    if (c == separator) parts.emplace_back();
-    else parts.back().push_back(c);
-  }
-  return parts;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "t2s/core/text.hpp"
 
+#include <vector>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -67,6 +69,15 @@ std::string abbreviate(std::string_view text, std::size_t max_bytes) {
   std::size_t cut = max_bytes;
   while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
   return std::string(text.substr(0, cut)) + "\xE2\x80\xA6";
+}
+
+std::vector<std::string> split(std::string_view text, char separator) {
+  std::vector<std::string> parts(1);
+  for (const char c : text) {
+    if (c == separator) parts.emplace_back();
+    else parts.back().push_back(c);
+  }
+  return parts;
 }
 
 std::string format_bytes(std::uint64_t bytes) {

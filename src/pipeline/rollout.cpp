@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 
+#include "t2s/agent/limits_config.hpp"
 #include "t2s/agent/tool_loop.hpp"
 #include "t2s/agent/tools.hpp"
 #include "t2s/benchmarks/benchmark.hpp"
@@ -35,7 +36,6 @@ AgentSettings AgentSettings::from_json(const json& table, const std::string& whe
   AgentSettings a;
   if (table.is_null()) return a;
   if (!table.is_object()) throw InputError(where + ": must be a table");
-  constexpr double kMiB = 1024.0 * 1024.0;
   for (const auto& [key, value] : table.items()) {
     const std::string name = where + "." + key;
     const auto number = [&](double lo, double hi) {
@@ -47,13 +47,8 @@ AgentSettings AgentSettings::from_json(const json& table, const std::string& whe
     if (key == "max_turns") a.max_turns = static_cast<int>(number(1, 1000));
     else if (key == "temperature") a.temperature = number(0, 2);
     else if (key == "max_tokens") a.max_tokens = static_cast<int>(number(16, 1e6));
-    else if (key == "wall_s") a.limits.wall_s = number(0.1, 86400);
-    else if (key == "cpu_s") a.limits.cpu_s = number(0.1, 86400);
-    else if (key == "memory_mb") a.limits.memory_bytes = static_cast<std::uint64_t>(number(16, 1e6) * kMiB);
-    else if (key == "file_mb") a.limits.file_bytes = static_cast<std::uint64_t>(number(1, 1e6) * kMiB);
-    else if (key == "processes") a.limits.processes = static_cast<std::uint64_t>(number(1, 1e5));
+    else if (agent::read_sandbox_limit(key, value, name, a.limits, a.disk_bytes)) continue;
     else if (key == "output_kb") a.limits.output_bytes = static_cast<std::size_t>(number(1, 1e6) * 1024);
-    else if (key == "disk_mb") a.disk_bytes = static_cast<std::uint64_t>(number(1, 1e7) * kMiB);
     else if (key == "sandbox_root" && value.is_string()) a.sandbox_root = value.get<std::string>();
     else throw InputError(name + ": unknown key or wrong type");
   }

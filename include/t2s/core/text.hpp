@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace t2s {
 
@@ -19,6 +20,9 @@ std::string abbreviate(std::string_view text, std::size_t max_bytes);
 // A Markdown code fence (backticks) longer than any run of backticks in `text`, so that `text`
 // cannot close it: for quoting untrusted text in a prompt.
 std::string markdown_fence(std::string_view text);
+
+// The pieces of `text` between separators, empty ones included ("a||b" → a, "", b; "" → one "").
+std::vector<std::string> split(std::string_view text, char separator);
 
 // "4.1 MB", "512 B": decimal units, for people.
 std::string format_bytes(std::uint64_t bytes);
