@@ -25,7 +25,7 @@ cd "$work"
 printf '[evolve]\ntrajectories = "store.h5"\noutput = "out"\nskill_name = "synth-skill"\n' > job.toml
 
 # One evolve run: 2 tasks, 2 ranks.
-submitted=$(sbatch --parsable --wait --ntasks=2 --export=ALL,T2S="$t2s" "$source_dir/slurm/evolve.sbatch" job.toml) \
+submitted=$(sbatch --parsable --wait --ntasks=2 --export=ALL,T2S="$t2s",T2S_HOME="$source_dir" "$source_dir/slurm/evolve.sbatch" job.toml) \
   || fail "sbatch --wait failed: $(cat t2s-*.out)"
 job_id=${submitted%%;*}
 grep -q "on 2 rank(s)" "t2s-$job_id.out" || fail "not 2 ranks: $(cat "t2s-$job_id.out")"
@@ -37,7 +37,7 @@ case "$script" in *"srun --mpi=pmix"*) ;; *) fail "run.h5 does not hold the batc
 echo "evolve as Slurm job $job_id: ok"
 
 # A failing run fails the batch job, and sbatch --wait says so.
-if sbatch --wait --ntasks=2 --export=ALL,T2S="$t2s" "$source_dir/slurm/evolve.sbatch" missing.toml > /dev/null 2>&1; then
+if sbatch --wait --ntasks=2 --export=ALL,T2S="$t2s",T2S_HOME="$source_dir" "$source_dir/slurm/evolve.sbatch" missing.toml > /dev/null 2>&1; then
   fail "sbatch --wait succeeded for a job file that does not exist"
 fi
 grep -q "cannot open the job file" t2s-*.out || fail "the failing job's output does not say why"
