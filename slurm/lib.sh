@@ -8,12 +8,12 @@ t2s_die() {
   exit 2
 }
 
-# Checks the binary and records the batch script's text for the run archive (the copy Slurm runs;
-# argument: the script's $0).
+# Checks the binary, and names the batch script (the copy Slurm runs; argument: the script's $0)
+# and this file for the run archive, which keeps their text.
 t2s_prepare() {
   export T2S=${T2S:-$T2S_HOME/build/t2s}
   [ -x "$T2S" ] || t2s_die "$T2S is not an executable t2s (build it, or set T2S or T2S_HOME)"
-  T2S_BATCH_SCRIPT=$(readlink -f "$1")
+  T2S_BATCH_SCRIPT=$(readlink -f "$1"):$(readlink -f "${BASH_SOURCE[0]}")
   export T2S_BATCH_SCRIPT
 }
 

@@ -275,6 +275,9 @@ void fd_path(int fd, char (&out)[32]) {
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);  // ignored dispositions survive exec
+  // ...but not USR1: Slurm sends its stop request (core/interrupt) to every process of the job step,
+  // and a command in flight must finish unharmed (the command may still take the signal itself).
+  ::signal(SIGUSR1, SIG_IGN);
   ::alarm(0);
   if (::chdir(p.dir) != 0) die(step_chdir);  // as root first: the root's parents need not be searchable
   if (p.drop) {
@@ -344,6 +347,7 @@ void fd_path(int fd, char (&out)[32]) {
   ::signal(SIGTERM, SIG_IGN);  // the group's SIGTERM is for the command; init goes with SIGKILL
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGUSR1, SIG_IGN);  // the job's stop request, for t2s itself
   if (!p.namespaces) ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   // A backstop for the wall-time limit if the parent cannot enforce it.
   ::signal(SIGALRM, on_alarm);

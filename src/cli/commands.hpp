@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/interrupt.hpp"
 #include "t2s/mpi/comm.hpp"
 
 namespace t2s::cli {
@@ -22,9 +23,11 @@ struct Context {
   std::ostream& err() const { return comm.is_main() ? std::cerr : null_stream(); }
   static std::ostream& null_stream();
   // The MPI commands (evolve, rollout, eval) refuse to run as fewer or more ranks than the Slurm
-  // step's tasks: a job that would silently run on one rank of many fails at once instead.
-  void require_slurm_world() const {
+  // step's tasks (a job that would silently run on one rank of many fails at once instead), and
+  // take SIGUSR1 as a request to checkpoint and stop (core/interrupt).
+  void begin_resumable_job() const {
     if (const auto why = mpi::slurm_world_mismatch(comm.size())) throw InputError(*why);
+    watch_for_stop_requests();
   }
 };
 

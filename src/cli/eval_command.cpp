@@ -17,7 +17,7 @@ void add_eval_command(CLI::App& app, Context& context, const std::string& comman
   command->add_option("job", args->job, "The job file (TOML) with [eval], [[eval.conditions]], [benchmark], [agent], [llm]")->required();
   command->add_option("--set", args->sets, "key.path=value: override a job file value (repeatable)");
   command->callback([args, &context, command_line] {
-    context.require_slurm_world();
+    context.begin_resumable_job();
     Config config = Config::load(args->job);
     for (const auto& assignment : args->sets) config.set(assignment);
     pipeline::run_eval(pipeline::EvalJob::from_config(config), context.comm, context.out(), command_line);

@@ -18,7 +18,7 @@ struct EvolveArgs {
 // Every rank reads the job file itself: it is small, and reading it on each rank keeps a path that
 // is missing on one node an error of that node, reported there.
 void run_evolve_command(const EvolveArgs& args, Context& context, const std::string& command_line) {
-  context.require_slurm_world();
+  context.begin_resumable_job();
   Config config = Config::load(args.job);
   for (const auto& assignment : args.sets) config.set(assignment);
   if (pipeline::LoopJob::configured(config)) {  // rollouts -> evolve -> held-out evaluation

@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "t2s/core/error.hpp"
+#include "t2s/core/interrupt.hpp"
 #include "t2s/core/version.hpp"
 
 namespace t2s::cli {
@@ -92,6 +93,10 @@ int main(int argc, char** argv) {
       // left waiting in a collective.
       if (status != 0 && context.comm.size() > 1) boost::mpi::environment::abort(status);
       return status;
+    } catch (const Interrupted& e) {
+      // Every rank stopped together (a collective decision): no abort, rank 0 says why.
+      if (context.comm.is_main()) std::cerr << "t2s: interrupted: " << e.what() << "\n";
+      return static_cast<int>(e.status());
     } catch (const Error& e) {
       std::cerr << "t2s: error: " << e.what() << "\n";
       status = static_cast<int>(e.status());

@@ -17,6 +17,7 @@
 
 #include "progress.hpp"
 #include "t2s/core/error.hpp"
+#include "t2s/core/interrupt.hpp"
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/skill/apply.hpp"
@@ -346,6 +347,8 @@ class EvolveRun {
   std::vector<skill::Patch> merge_level(std::vector<std::vector<skill::Patch>> inputs, std::vector<json>& records);
   std::string consolidate(Leaves& leaves);
   void finish(const std::string& root_text);
+  void release_llm();
+  void stop_if_requested(const std::string& phase);
 
   const EvolveJob& job_;
   const mpi::Comm& comm_;
@@ -502,7 +505,7 @@ Leaves EvolveRun::analyse_stats() {
   const std::uint64_t my_end_row = std::min(my_end * units.block, units.trajectories);
   const bool all_resumed = leaves.mine.size() == my_end - my_first;
   const auto position_of = all_resumed ? std::vector<std::uint32_t>() : positions_of_rows(trajectories_, my_first_row, my_end_row);
-  for (std::uint64_t u = my_first; u < my_end; ++u) {
+  for (std::uint64_t u = my_first; u < my_end && !stop_requested(); ++u) {  // on a stop: no new unit
     if (leaves.mine.count(u)) {
       ++resumed;
       continue;
@@ -541,8 +544,9 @@ Leaves EvolveRun::analyse_stats() {
   summary_.computed_units = comm_.all_sum(computed);
   summary_.analysed = summary_.analysis_ok = summary_.accepted_patches = trajectories_.size();
   metrics_["units"] = {{"total", units.count}, {"resumed", summary_.resumed_units}, {"computed", summary_.computed_units}};
-  say("analysis: " + std::to_string(units.count) + " units (" + std::to_string(summary_.resumed_units) +
-      " from the checkpoint)");
+  if (!stop_requested())
+    say("analysis: " + std::to_string(units.count) + " units (" + std::to_string(summary_.resumed_units) +
+        " from the checkpoint)");
   metrics_["analyse_s"] = seconds_since(phase);
   return leaves;
 }
@@ -628,7 +632,7 @@ Leaves EvolveRun::analyse_llm() {
   std::uint64_t next = first;
   std::size_t in_flight = 0;
   std::function<void()> fill = [&] {
-    while (in_flight < job_.llm.max_in_flight && next < end) {
+    while (in_flight < job_.llm.max_in_flight && next < end && !stop_requested()) {  // on a stop: no new analysis
       const std::uint64_t position = next++;
       if (llm_done_.count(position)) continue;
       const store::IndexRow row = row_at(position);
@@ -686,8 +690,9 @@ Leaves EvolveRun::analyse_llm() {
                           {"dropped", summary_.analysis_dropped}, {"failed", summary_.analysis_failed},
                           {"skipped", summary_.analysis_skipped},
                           {"resumed", summary_.resumed_units}, {"tokens", summary_.tokens}};
-  say("analysis: " + std::to_string(summary_.accepted_patches) + " accepted patch(es) from " +
-      std::to_string(trajectories_.size()) + " trajectories");
+  if (!stop_requested())
+    say("analysis: " + std::to_string(summary_.accepted_patches) + " accepted patch(es) from " +
+        std::to_string(trajectories_.size()) + " trajectories");
   return leaves;
 }
 
@@ -815,6 +820,7 @@ std::string EvolveRun::consolidate(Leaves& leaves) {
     merge_inputs();
     outbox.wait_all();
     log_->flush();  // each level is persisted before the next starts
+    if (level < tree.levels()) stop_if_requested("merge");
     malloc_trim(0);  // the level's parsed patches are gone: return their pages before the next level
     // the level below is consumed: only this level feeds the next
     const std::string below = "L" + std::to_string(level - 1) + "/";
@@ -861,6 +867,7 @@ EvolveSummary EvolveRun::run() {
       "; skill " + skill_name_ + (job_.skill.empty() ? " (new)" : " (from " + job_.skill.string() + ")"));
 
   Leaves leaves = job_.analyst == "stats" ? analyse_stats() : analyse_llm();
+  stop_if_requested("analysis");
   metrics_["peak_rss_mb_after_analyse"] = comm_.all_max(peak_rss_mb());
 
   const auto phase = std::chrono::steady_clock::now();
@@ -870,12 +877,8 @@ EvolveSummary EvolveRun::run() {
   if (llm_) {
     llm_totals_ = json::object();
     for (const auto& [stage, totals] : llm_->client->totals()) llm_totals_[stage] = totals.to_json();
-    analysts_.reset();
     merger_prompt_hash_ = merger_ ? merger_->prompt_hash() : "";
-    merger_.reset();
-    llm_->pool.reset();    // joined first: a worker may still be inside Hold::release(), which touches the client
-    llm_->client.reset();  // every request has ended
-    if (llm_->recorder) llm_->recorder->close();  // the recordings are on disk before rank 0 archives them
+    release_llm();
   }
   char host_name[256] = {};
   gethostname(host_name, sizeof host_name - 1);
@@ -883,6 +886,22 @@ EvolveSummary EvolveRun::run() {
   comm_.barrier();  // every checkpoint segment is on disk before rank 0 archives them
   if (comm_.is_main()) finish(root_text);
   return summary_;
+}
+
+void EvolveRun::release_llm() {
+  if (!llm_) return;
+  analysts_.reset();
+  merger_.reset();
+  llm_->release();
+}
+
+// A collective: when any rank was asked to stop, every rank ends the run here, its work so far
+// checkpointed (the caller flushed), and a rerun resumes from there.
+void EvolveRun::stop_if_requested(const std::string& phase) {
+  if (!comm_.any(stop_requested())) return;
+  release_llm();
+  throw Interrupted("stopped on request during the " + phase + "; everything finished is checkpointed in " +
+                    parts_.string() + "; rerun the same command to resume");
 }
 
 // Rank 0: prevalence, apply, validate, write the skill, archive the run, report.

@@ -74,4 +74,10 @@ LlmRuntime::LlmRuntime(const LlmSettings& settings, const fs::path& parts, const
   pool = std::make_unique<ThreadPool>(tool_threads);
 }
 
+void LlmRuntime::release() {
+  pool.reset();
+  client.reset();
+  if (recorder) recorder->close();
+}
+
 }  // namespace t2s::pipeline

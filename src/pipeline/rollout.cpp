@@ -15,6 +15,7 @@
 #include "t2s/agent/tools.hpp"
 #include "t2s/benchmarks/benchmark.hpp"
 #include "t2s/core/error.hpp"
+#include "t2s/core/interrupt.hpp"
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/text.hpp"
 #include "t2s/core/version.hpp"
@@ -174,6 +175,7 @@ class Rollout {
   std::unique_ptr<LlmRuntime> llm_;
   std::unique_ptr<store::RunLogWriter> log_;
   RolloutSummary summary_;
+  std::uint64_t attempts_done_ = 0;  // by this rank in this run
 };
 
 void Rollout::load_skill() {
@@ -350,7 +352,7 @@ void Rollout::run_attempts() {
   std::size_t in_flight = 0;
   auto last_flush = Clock::now();
   std::function<void()> fill = [&] {
-    while (in_flight < job_.llm.max_in_flight && next < end) {
+    while (in_flight < job_.llm.max_in_flight && next < end && !stop_requested()) {  // on a stop: no new attempt
       const std::uint64_t unit = next++;
       const std::size_t task = tasks_[unit / attempts_per_task];
       const int attempt = static_cast<int>(unit % attempts_per_task);
@@ -372,6 +374,7 @@ void Rollout::run_attempts() {
   fill();
   llm_->client->run();
   log_->flush();
+  attempts_done_ = mine_done;
   const std::uint64_t ran = comm_.all_sum(mine_done), errors = comm_.all_sum(mine_errors);
   if (ran > 0 && errors == ran) {
     say("every one of the " + std::to_string(ran) + " attempt(s) ended in an infrastructure error");
@@ -447,9 +450,10 @@ RolloutSummary Rollout::run() {
       llm_->endpoint.display_url() + (skill_name_.empty() ? ", no skill" : ", skill " + skill_name_) +
       (done_.empty() ? "" : "; " + std::to_string(done_.size()) + " attempt(s) already done"));
   run_attempts();
-  llm_->pool.reset();  // joined first: a worker may still be inside Hold::release(), which touches the client
-  llm_->client.reset();
-  if (llm_->recorder) llm_->recorder->close();
+  llm_->release();
+  if (comm_.any(stop_requested()))
+    throw Interrupted("stopped on request after " + std::to_string(comm_.all_sum(attempts_done_)) +
+                      " more attempt(s), all checkpointed in " + parts_.string() + "; rerun the same command to resume");
   finish();
   if (comm_.is_main()) {
     say("passed " + std::to_string(summary_.passed) + ", failed " + std::to_string(summary_.failed) + ", errors " +

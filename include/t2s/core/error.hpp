@@ -8,7 +8,8 @@
 namespace t2s {
 
 // Process exit statuses of every `t2s` command (DESIGN §11).
-enum class ExitStatus : int { ok = 0, failure = 1, bad_input = 2 };
+// interrupted: stopped on request with the work checkpointed; rerun to resume (core/interrupt).
+enum class ExitStatus : int { ok = 0, failure = 1, bad_input = 2, interrupted = 75 };
 
 // The work itself failed (I/O error, library failure, a rank died): exit status 1.
 class Error : public std::runtime_error {

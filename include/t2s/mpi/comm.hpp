@@ -59,6 +59,9 @@ class Comm {
     return total;
   }
 
+  // A collective: true on every rank when `value` is true on any.
+  bool any(bool value) const { return all_sum(value ? 1 : 0) > 0; }
+
   template <typename T>
   T all_max(const T& value) const {
     if (!comm_) return value;

@@ -44,6 +44,11 @@ struct LlmRuntime {
   std::unique_ptr<ThreadPool> pool;
 
   LlmRuntime(const LlmSettings& settings, const std::filesystem::path& parts, const mpi::Comm& comm, unsigned tool_threads);
+  // Ends the model access once every request has ended, in the one safe order: the tool threads
+  // are joined (a worker may still be inside Hold::release(), which touches the client), then the
+  // client goes, then the recordings are closed (on disk before rank 0 archives them). Whatever
+  // uses the client (analysts, mergers) must be gone first.
+  void release();
 };
 
 }  // namespace t2s::pipeline
