@@ -19,6 +19,7 @@ cluster=$work/cluster
 cleanup() {
   # The jobs first (their servers are processes of theirs), then the daemons.
   if [ -f "$cluster/slurm.conf" ]; then
+    export SLURM_CONF=$cluster/slurm.conf
     squeue -h -o %A 2>/dev/null | xargs -r scancel 2>/dev/null || true
     for _ in $(seq 100); do [ -z "$(squeue -h -o %A 2>/dev/null)" ] && break; sleep 0.2; done
   fi
