@@ -93,3 +93,13 @@ t2s_run_step() {
   if [ "$status" -eq 75 ]; then t2s_requeue; fi
   return "$status"
 }
+
+# Runs `t2s COMMAND JOB ARGS...` as the job's MPI step, with the model server of T2S_ENDPOINT_FILE
+# when there is one (its URL overrides llm.base_url), and returns its exit status.
+t2s_run_job() {
+  local command=$1 job=$2
+  shift 2
+  t2s_wait_endpoint
+  if [ -n "$t2s_endpoint" ]; then set -- "$@" --set "llm.base_url=$t2s_endpoint"; fi
+  t2s_run_step "$command" "$job" "$@"
+}

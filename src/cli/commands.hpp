@@ -41,6 +41,7 @@ void add_synth_command(CLI::App& app, Context& context);
 void add_skill_command(CLI::App& app, Context& context);
 void add_llm_command(CLI::App& app, Context& context);
 void add_score_command(CLI::App& app, Context& context);
+void add_summarize_command(CLI::App& app, Context& context);
 void add_evolve_command(CLI::App& app, Context& context, const std::string& command_line);
 void add_rollout_command(CLI::App& app, Context& context, const std::string& command_line);
 void add_eval_command(CLI::App& app, Context& context, const std::string& command_line);

@@ -59,6 +59,7 @@ int run(int argc, char** argv, Context& context) {
   add_skill_command(app, context);
   add_llm_command(app, context);
   add_score_command(app, context);
+  add_summarize_command(app, context);
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   add_evolve_command(app, context, command_line);

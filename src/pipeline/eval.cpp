@@ -1,5 +1,6 @@
 #include "t2s/pipeline/eval.hpp"
 #include "t2s/pipeline/provenance.hpp"
+#include "t2s/pipeline/run_summary.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -183,6 +184,21 @@ EvalSummary run_eval(const EvalJob& job, const mpi::Comm& comm, std::ostream& ou
   };
   write(result.markdown, markdown);
   write(result.html, html);
+  RunSummary run_summary{"eval", "", {{"conditions", json::object()}, {"comparisons", json::array()}}};
+  for (const auto& c : report.conditions) {
+    const auto& s = c.summary;
+    run_summary.headline += (run_summary.headline.empty() ? "" : "; ") + c.name + " " + count_and_share(s.passed, s.units - s.missing) +
+                            (s.missing ? ", " + std::to_string(s.missing) + " missing" : "");
+    run_summary.numbers["conditions"][c.name] = {{"passed", s.passed}, {"failed", s.failed}, {"missing", s.missing},
+                                                 {"rate", std::isnan(s.rate) ? json() : json(s.rate)}};
+  }
+  for (const auto& c : report.comparisons) {
+    run_summary.headline += "; " + eval::verdict(c);
+    run_summary.numbers["comparisons"].push_back({{"a", c.a}, {"b", c.b},
+                                                  {"difference", std::isnan(c.stats.difference) ? json() : json(c.stats.difference)},
+                                                  {"mcnemar_p", c.stats.mcnemar_p}});
+  }
+  write_run_summary(job.output, run_summary);
   for (const auto& c : report.comparisons) out << "[eval] " << eval::verdict(c) << "\n";
   out << "[eval] report: " << result.markdown.string() << " and " << result.html.string() << "; results: " << result.archive.string()
       << std::endl;

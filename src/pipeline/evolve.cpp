@@ -1,6 +1,7 @@
 // pipeline/evolve: the evolve job (see the header).
 #include "t2s/pipeline/evolve.hpp"
 #include "t2s/pipeline/provenance.hpp"
+#include "t2s/pipeline/run_summary.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -1096,6 +1097,18 @@ void EvolveRun::finish(const std::string& root_text) {
   out_ << "\nSkill:   " << summary_.skill_dir.string() << " (valid; " << summary_.promoted << " lesson(s) in SKILL.md, "
        << summary_.moved << " in " << policy.references_file << ", " << summary_.dropped << " dropped)\n";
   out_ << "Archive: " << summary_.archive.string() << "  (t2s inspect " << summary_.archive.string() << ")\n";
+  write_run_summary(job_.output,
+                    {"evolve",
+                     "skill " + skill_name_ + ": " + std::to_string(summary_.promoted) + " lesson(s) in SKILL.md, " +
+                         std::to_string(summary_.moved) + " in references, " + std::to_string(summary_.dropped) + " dropped; from " +
+                         std::to_string(population) + " trajectories" +
+                         (job_.analyst != "stats" ? ", " + std::to_string(summary_.accepted_patches) + " accepted patch(es), " +
+                                                        std::to_string(summary_.analysis_failed) + " failed analyses"
+                                                  : ""),
+                     {{"skill", summary_.skill_dir.string()}, {"trajectories", population}, {"lessons", summary_.lessons},
+                      {"promoted", summary_.promoted}, {"moved", summary_.moved}, {"dropped", summary_.dropped},
+                      {"accepted_patches", summary_.accepted_patches}, {"failed_analyses", summary_.analysis_failed},
+                      {"tokens", summary_.tokens}}});
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "t2s/benchmarks/benchmark.hpp"
 #include "t2s/core/error.hpp"
 #include "t2s/core/sha256.hpp"
+#include "t2s/pipeline/run_summary.hpp"
 
 namespace t2s::pipeline {
 
@@ -154,6 +155,16 @@ EvolveSummary run_loop(LoopJob job, const mpi::Comm& comm, std::ostream& out, co
   job.eval.provenance["split"] = split_text;
   job.eval.provenance["held_out_only"] = "yes: the evolving split's tasks are not evaluated";
   run_eval(job.eval, comm, out, command_line);
+  if (comm.is_main()) {  // the loop's result: the skill, and before against after
+    RunSummary loop{"loop", "", {{"skill", skill_dir}, {"lessons", summary.lessons}, {"promoted", summary.promoted}}};
+    const auto evolved = read_run_summary(output), evaluated = read_run_summary(job.eval.output);
+    if (evolved) loop.headline = evolved->headline;
+    if (evaluated) {
+      loop.headline += "; held out: " + evaluated->headline;
+      loop.numbers["eval"] = evaluated->numbers;
+    }
+    write_run_summary(output, loop);
+  }
   return summary;
 }
 

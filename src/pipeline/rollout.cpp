@@ -19,6 +19,7 @@
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/text.hpp"
 #include "t2s/core/version.hpp"
+#include "t2s/pipeline/run_summary.hpp"
 #include "t2s/skill/frontmatter.hpp"
 #include "t2s/skill/skill_dir.hpp"
 #include "t2s/store/run_log.hpp"
@@ -462,6 +463,13 @@ RolloutSummary Rollout::run() {
         std::to_string(summary_.tokens) + " tokens");
     if (summary_.errors > 0)
       say("attempts with an infrastructure error have no verdict (see results.jsonl); rerun the same command to retry them");
+    write_run_summary(job_.output, {"rollout",
+                                    summary_.benchmark + ", model " + summary_.model + ": passed " +
+                                        count_and_share(summary_.passed, summary_.passed + summary_.failed) + " of the attempts with a verdict" +
+                                        (summary_.errors ? "; " + std::to_string(summary_.errors) + " infrastructure error(s)" : ""),
+                                    {{"benchmark", summary_.benchmark}, {"model", summary_.model}, {"tasks", summary_.tasks},
+                                     {"attempts", summary_.attempts}, {"passed", summary_.passed}, {"failed", summary_.failed},
+                                     {"errors", summary_.errors}, {"tokens", summary_.tokens}}});
   }
   std::uint64_t errors = summary_.errors, attempts = summary_.attempts;
   comm_.broadcast(errors);

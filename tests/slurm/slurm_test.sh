@@ -85,22 +85,23 @@ for _ in $(seq 300); do
 done
 echo "USR1 at ${SECONDS} s"
 scancel --batch --signal=USR1 "$job_id"
+# The job requeues itself: it ends (COMPLETING), then waits pending (Reason=BeginTime: Slurm holds a
+# requeued job for about two minutes before it may start again), released here at once.
 for _ in $(seq 300); do
-  [ "$(job_field "$job_id" Restarts)/$(job_field "$job_id" JobState)" = 1/PENDING ] && break
+  [ "$(job_field "$job_id" Restarts)/$(job_field "$job_id" Reason)" = 1/BeginTime ] && break
   sleep 0.1
 done
-[ "$(job_field "$job_id" Restarts)/$(job_field "$job_id" JobState)" = 1/PENDING ] ||
+[ "$(job_field "$job_id" Restarts)/$(job_field "$job_id" Reason)" = 1/BeginTime ] ||
   fail "the job did not requeue itself: $(scontrol show job "$job_id") $(cat requeued.out)"
-# Slurm holds a requeued job for about two minutes before it may start again: release it now.
 echo "requeued at ${SECONDS} s"
 scontrol update JobId="$job_id" StartTime=now
 for _ in $(seq 1200); do
-  case "$(job_field "$job_id" JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT) break ;; esac
+  case "$(job_field "$job_id" JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | OUT_OF_MEMORY | NODE_FAIL) break ;; esac
   sleep 0.1
 done
 echo "finished at ${SECONDS} s"
 stop_server
-[ "$(job_field "$job_id" JobState)" = COMPLETED ] || fail "the requeued job did not complete: $(cat requeued.out)"
+[ "$(job_field "$job_id" JobState)" = COMPLETED ] || fail "the requeued job did not complete: $(scontrol show job "$job_id") $(cat requeued.out)"
 grep -q "t2s: interrupted: stopped on request during the analysis" requeued.out || fail "the run did not stop on USR1: $(cat requeued.out)"
 grep -q "requeueing job $job_id" requeued.out || fail "no requeue in the output: $(cat requeued.out)"
 grep -q "restart 1" requeued.out || fail "the output does not show the restart: $(cat requeued.out)"
