@@ -44,6 +44,7 @@ void run_ping(const PingArgs& args, Context& context) {
 
   // 1. The model list (also picks the model when none was named).
   std::vector<std::string> models;
+  std::string listing_error;  // why the list could not be had (e.g. connection refused)
   {
     llm::Client lister(endpoint, options);
     Check check{"models", false, ""};
@@ -57,12 +58,14 @@ void run_ping(const PingArgs& args, Context& context) {
                                     (models.size() > 1 ? ", ..." : "")
                               : "the answer lists no models";
     } catch (const Error& e) {
-      check.detail = e.what();
+      check.detail = listing_error = e.what();
     }
     checks.push_back(check);
   }
   if (endpoint.model.empty()) {
-    if (models.empty()) throw Error("no model named (--model or T2S_MODEL) and the endpoint lists none");
+    if (models.empty())
+      throw Error(listing_error.empty() ? "no model named (--model or T2S_MODEL) and the endpoint lists none"
+                                        : "the model list failed (" + listing_error + ") and no model is named (--model or T2S_MODEL)");
     endpoint.model = models.front();
   }
   report["model"] = endpoint.model;

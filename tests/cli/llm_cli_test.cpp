@@ -55,6 +55,15 @@ TEST(LlmPing, AnUnreachableEndpointFailsWithTheReasonAndTheKeyStaysSecret) {
   EXPECT_EQ(result.output.find("sk-secret"), std::string::npos) << result.output;
 }
 
+// Without --model, the model comes from the list; when the list fails, its reason is the message.
+TEST(LlmPing, AnUnreachableEndpointWithoutAModelSaysWhyTheListFailed) {
+  const auto result = t2s::test::run_command("env -u T2S_MODEL " + std::string(T2S_BINARY) +
+                                             " llm ping --base-url http://127.0.0.1:9/v1 --timeout 2");
+  EXPECT_EQ(result.status, 1) << result.output;
+  EXPECT_NE(result.output.find("the model list failed ("), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("Couldn't connect"), std::string::npos) << result.output;
+}
+
 TEST(LlmPing, NoEndpointIsABadUsageError) {
   const auto result = t2s::test::run_command("env -u T2S_BASE_URL " + std::string(T2S_BINARY) + " llm ping");
   EXPECT_EQ(result.status, 2) << result.output;

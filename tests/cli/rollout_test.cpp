@@ -132,6 +132,51 @@ TEST_F(Rollout, TheAgentsCommandsRunForRealAndTheCheckerJudgesTheirOutput) {
   EXPECT_EQ(results_of(dir_ / "run"), results);
 }
 
+// SIGUSR1 (what Slurm's --signal=B:USR1@N becomes, passed on by mpirun or srun): the attempts in
+// flight finish, nothing new starts, everything is checkpointed, exit 75; the rerun does only the
+// rest, so the model is asked exactly what one uninterrupted run asks it.
+TEST_F(Rollout, AStopRequestCheckpointsAndTheRerunDoesOnlyTheRest) {
+  T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
+  ScriptedServer::Options options;
+  options.latency_ms = 150;
+  ScriptedServer server(kScript, options);
+  const std::string tasks = generic();
+  const auto whole = t2s::test::run_t2s_mpi(2, "rollout " + job("whole", server.base_url(), tasks, "attempts = 4").string());
+  ASSERT_EQ(whole.status, 0) << whole.output;
+  const int asked_whole = server.stats()["requests"].get<int>();
+
+  const auto job_file = job("stopped", server.base_url(), tasks, "attempts = 4");
+  const fs::path parts = dir_ / "stopped" / "parts";
+  // One attempt in flight per rank; USR1 to mpirun once the first attempt is checkpointed.
+  const auto stopped = t2s::test::run_command(
+      t2s::test::mpi_launcher() + " -n 2 " + T2S_BINARY + " rollout " + job_file.string() + " --set llm.max_in_flight=1 > " +
+      (dir_ / "stopped.out").string() + " 2>&1 & pid=$!; for i in $(seq 600); do ls " + parts.string() +
+      "/*.h5 > /dev/null 2>&1 && break; sleep 0.05; done; kill -USR1 $pid; wait $pid; echo \"exit $?\"; cat " +
+      (dir_ / "stopped.out").string());
+  EXPECT_NE(stopped.output.find("exit 75"), std::string::npos) << stopped.output;
+  EXPECT_NE(stopped.output.find("t2s: interrupted: stopped on request after"), std::string::npos) << stopped.output;
+  EXPECT_FALSE(fs::exists(dir_ / "stopped" / "results.jsonl"));  // not finished: no outputs yet
+  const int asked_before = server.stats()["requests"].get<int>() - asked_whole;
+  EXPECT_GT(asked_before, 0);
+  EXPECT_LT(asked_before, asked_whole) << "the stop came too late to stop anything";
+
+  const auto rerun = t2s::test::run_t2s_mpi(2, "rollout " + job_file.string());
+  ASSERT_EQ(rerun.status, 0) << rerun.output;
+  EXPECT_NE(rerun.output.find("attempt(s) already done"), std::string::npos) << rerun.output;
+  // Nothing was asked twice. (Fewer than an uninterrupted run, even: the tasks' first requests are
+  // alike, and the rerun replays the ones the first part recorded.)
+  EXPECT_LE(server.stats()["requests"].get<int>() - asked_whole, asked_whole);
+  const auto results = results_of(dir_ / "stopped"), expected = results_of(dir_ / "whole");
+  ASSERT_EQ(results.size(), 24u);
+  ASSERT_EQ(expected.size(), 24u);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i]["task_id"], expected[i]["task_id"]);
+    EXPECT_EQ(results[i]["attempt"], expected[i]["attempt"]);
+    EXPECT_EQ(results[i]["status"], expected[i]["status"]) << results[i].dump();
+    EXPECT_EQ(results[i]["trajectory_id"], expected[i]["trajectory_id"]) << results[i].dump();
+  }
+}
+
 TEST_F(Rollout, InfrastructureErrorsAreMissingResultsThatARerunRetries) {
   T2S_SKIP_WITHOUT_SCRIPTED_SERVER();
   std::string base_url;
