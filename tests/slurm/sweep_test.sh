@@ -38,6 +38,9 @@ grep -q "twice.txt:2: the run name alpha is used twice" out.txt || fail "the ref
 printf 'alpha jobs/nowhere.toml\n' > nowhere.txt
 if "$source_dir/slurm/sweep" nowhere.txt bad-sweep > out.txt 2>&1; then fail "a manifest with a missing job file was submitted"; fi
 grep -q "nowhere.txt:1: the job file jobs/nowhere.toml cannot be read" out.txt || fail "the refusal does not name the file: $(cat out.txt)"
+seq 1 1001 | sed 's|.*|run-& jobs/evolve.toml|' > huge.txt  # more than MaxArraySize (1001) allows
+if "$source_dir/slurm/sweep" huge.txt bad-sweep > out.txt 2>&1; then fail "a manifest larger than an array may be was submitted"; fi
+grep -q "huge.txt: 1001 runs, but this Slurm takes arrays of at most 1000 tasks" out.txt || fail "the refusal does not say why: $(cat out.txt)"
 [ -z "$(squeue -h)" ] || fail "a refused sweep left jobs: $(squeue)"
 echo "a bad manifest is refused before anything is submitted: ok (${SECONDS} s)"
 
