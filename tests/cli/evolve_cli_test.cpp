@@ -140,6 +140,32 @@ TEST_F(Evolve, ResumesAfterAKillWithoutRedoingOrLosingWork) {
   EXPECT_TRUE(resumed_some) << "no kill landed after a checkpoint: the resume path was not exercised";
 }
 
+// SIGUSR1 (Slurm's warning before the time limit, passed on by mpirun or srun): no new unit starts,
+// everything done is checkpointed, exit 75; the rerun takes those units from the checkpoint and
+// ends with the skill an uninterrupted run writes.
+TEST_F(Evolve, AStopRequestCheckpointsAndTheRerunEndsWithTheSameSkill) {
+  const std::string small_units = " --set evolve.block=4";  // 225 units, each flushed: a few seconds
+  const auto reference = run_mpi(2, "evolve " + job("uninterrupted") + small_units);
+  ASSERT_EQ(reference.status, 0) << reference.output;
+  const std::string job_file = job("stopped");
+  const auto stopped = t2s::test::run_command(
+      kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + small_units + " > " + (local_ / "stopped.log").string() +
+      " 2>&1 & pid=$!; for i in $(seq 600); do [ $(ls " + out("stopped", "parts").string() +
+      " 2>/dev/null | grep -c '[.]h5$') -ge 5 ] && break; sleep 0.02; done; kill -USR1 $pid; wait $pid; echo \"exit $?\"; cat " +
+      (local_ / "stopped.log").string());
+  EXPECT_NE(stopped.output.find("exit 75"), std::string::npos) << stopped.output;
+  EXPECT_NE(stopped.output.find("t2s: interrupted: stopped on request during the analysis"), std::string::npos) << stopped.output;
+  EXPECT_FALSE(fs::exists(out("stopped", "run.h5")));
+
+  const auto rerun = run_mpi(2, "evolve " + job_file + small_units);
+  ASSERT_EQ(rerun.status, 0) << rerun.output;
+  EXPECT_NE(rerun.output.find(" from the checkpoint)"), std::string::npos) << rerun.output;
+  EXPECT_EQ(tree(out("stopped", "skill")), tree(out("uninterrupted", "skill")));
+  const auto inspect = run("inspect --json " + out("stopped", "run.h5").string());
+  ASSERT_EQ(inspect.status, 0) << inspect.output;
+  EXPECT_EQ(json::parse(inspect.output)["analysis"]["ok"], 900);
+}
+
 TEST_F(Evolve, ARunArchiveListsLessonsWithPrevalenceAndSources) {
   ASSERT_EQ(run("evolve " + job("archive")).status, 0);
   const fs::path archive = out("archive", "run.h5");
