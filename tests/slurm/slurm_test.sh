@@ -92,7 +92,7 @@ done
 echo "USR1 at ${SECONDS} s"
 scancel --batch --signal=USR1 "$job_id"
 # The job requeues itself: it ends (COMPLETING), then waits pending (Reason=BeginTime: Slurm holds a
-# requeued job for about two minutes before it may start again), released here at once.
+# requeued job for about two minutes before it may start again), released here sooner.
 for _ in $(seq 300); do
   [ "$(job_field "$job_id" Restarts)/$(job_field "$job_id" Reason)" = 1/BeginTime ] && break
   sleep 0.1
@@ -100,6 +100,10 @@ done
 [ "$(job_field "$job_id" Restarts)/$(job_field "$job_id" Reason)" = 1/BeginTime ] ||
   fail "the job did not requeue itself: $(scontrol show job "$job_id") $(cat requeued.out)"
 echo "requeued at ${SECONDS} s"
+# Released only once the node is done with the first part: slurmd refuses to launch a job it is
+# still killing ("already killed"), and the job would fail (the hold exists for this).
+for _ in $(seq 300); do [ "$(sinfo -h -o %T)" = idle ] && break; sleep 0.1; done
+sleep 2
 scontrol update JobId="$job_id" StartTime=now
 for _ in $(seq 1200); do
   case "$(job_field "$job_id" JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | OUT_OF_MEMORY | NODE_FAIL) break ;; esac
