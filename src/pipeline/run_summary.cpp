@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 
 namespace t2s::pipeline {
 
@@ -12,15 +13,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 void write_run_summary(const fs::path& output, const RunSummary& summary) {
-  const fs::path path = output / "summary.json", partial = output / "summary.json.partial";
-  {
-    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
-    file << json{{"command", summary.command}, {"headline", summary.headline}, {"numbers", summary.numbers}}.dump(2, ' ', false,
-                                                                                                              json::error_handler_t::replace)
-         << "\n";
-    if (!file.flush()) throw Error(path.string() + ": cannot be written");
-  }
-  fs::rename(partial, path);
+  write_file_whole(output / "summary.json",
+                   json{{"command", summary.command}, {"headline", summary.headline}, {"numbers", summary.numbers}}.dump(
+                       2, ' ', false, json::error_handler_t::replace) +
+                       "\n");
 }
 
 std::optional<RunSummary> read_run_summary(const fs::path& output) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/core/text.hpp"
 #include "t2s/eval/report.hpp"
 #include "t2s/pipeline/run_summary.hpp"
@@ -44,17 +45,6 @@ std::string one_line(std::string text) {
   for (char& c : text)
     if (c == '\t' || c == '\n' || c == '\r') c = ' ';
   return text;
-}
-
-void write_whole(const fs::path& path, const std::string& text) {
-  fs::path partial = path;
-  partial += ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw Error(path.string() + ": cannot be written");
-  }
-  fs::rename(partial, path);
 }
 
 std::string wall_text(const std::optional<double>& wall_s) {
@@ -155,8 +145,8 @@ std::string render_sweep_tsv(const Sweep& sweep) {
 }
 
 void write_sweep_summary(const Sweep& sweep) {
-  write_whole(sweep.dir / "summary.md", render_sweep_markdown(sweep));
-  write_whole(sweep.dir / "summary.tsv", render_sweep_tsv(sweep));
+  write_file_whole(sweep.dir / "summary.md", render_sweep_markdown(sweep));
+  write_file_whole(sweep.dir / "summary.tsv", render_sweep_tsv(sweep));
 }
 
 }  // namespace t2s::pipeline

@@ -14,28 +14,11 @@
 set -euo pipefail
 source_dir=$(cd "$1" && pwd)
 t2s=$2
-work=$(mktemp -d /tmp/t2s-server-test.XXXXXX)
-cluster=$work/cluster
-cleanup() {
-  # The jobs first (their servers are processes of theirs), then the daemons.
-  if [ -f "$cluster/slurm.conf" ]; then
-    export SLURM_CONF=$cluster/slurm.conf
-    squeue -h -o %A 2>/dev/null | xargs -r scancel 2>/dev/null || true
-    for _ in $(seq 100); do [ -z "$(squeue -h -o %A 2>/dev/null)" ] && break; sleep 0.2; done
-  fi
-  "$source_dir/tests/slurm/slurm-cluster.sh" stop "$cluster" || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-status=0
-"$source_dir/tests/slurm/slurm-cluster.sh" start "$cluster" --nodes 2 > /dev/null || status=$?
-if [ "$status" -eq 3 ]; then echo "SKIPPED: Slurm cannot be started here (see above)"; exit 77; fi
-[ "$status" -eq 0 ] || exit "$status"
-export SLURM_CONF=$cluster/slurm.conf
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+# shellcheck source=harness.sh
+source "$source_dir/tests/slurm/harness.sh"
+start_test_cluster server-test --nodes 2
 export T2S=$t2s T2S_HOME=$source_dir
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 # wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds.
 wait_for() {
   local limit=$1 what=$2
@@ -54,7 +37,6 @@ job_succeeded() {
 }
 listening() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-cd "$work"
 "$t2s" synth -o corpus --trajectories 30 --seed 5 > /dev/null
 "$t2s" ingest corpus/trajectories.jsonl -o store.h5 > /dev/null
 printf '[evolve]\ntrajectories = "store.h5"\noutput = "out"\nskill_name = "sheet-lessons"\nanalyst = "llm"\n[analyze.llm]\nmax_turns = 4\n[llm]\nmodel = "scripted-model"\n' > job.toml

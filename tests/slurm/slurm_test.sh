@@ -12,24 +12,9 @@
 set -euo pipefail
 source_dir=$1
 t2s=$2
-work=$(mktemp -d /tmp/t2s-slurm-test.XXXXXX)
-cluster=$work/cluster
-# On failure the work directory (job outputs, request logs) stays for a look.
-cleanup() {
-  local status=$?
-  "$source_dir/tests/slurm/slurm-cluster.sh" stop "$cluster" || true
-  if [ "$status" -eq 0 ] || [ "$status" -eq 77 ]; then rm -rf "$work"; else echo "kept for a look: $work" >&2; fi
-}
-trap cleanup EXIT
-status=0
-"$source_dir/tests/slurm/slurm-cluster.sh" start "$cluster" > /dev/null || status=$?
-if [ "$status" -eq 3 ]; then echo "SKIPPED: Slurm cannot be started here (see above)"; exit 77; fi
-[ "$status" -eq 0 ] || exit "$status"
-export SLURM_CONF=$cluster/slurm.conf
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-cd "$work"
+# shellcheck source=harness.sh
+source "$source_dir/tests/slurm/harness.sh"
+start_test_cluster slurm-test
 "$t2s" synth -o corpus --trajectories 2000 --seed 7 > /dev/null
 "$t2s" ingest corpus/trajectories.jsonl -o store.h5 > /dev/null
 printf '[evolve]\ntrajectories = "store.h5"\noutput = "out"\nskill_name = "synth-skill"\n' > job.toml
@@ -40,9 +25,9 @@ submitted=$(sbatch --parsable --wait --ntasks=2 --export=ALL,T2S="$t2s",T2S_HOME
 job_id=${submitted%%;*}
 grep -q "on 2 rank(s)" "t2s-$job_id.out" || fail "not 2 ranks: $(cat "t2s-$job_id.out")"
 "$t2s" skill validate out/skill/synth-skill > /dev/null || fail "the skill is not valid"
-recorded=$(/usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['provenance'].attrs['slurm_job_id'])" out/run.h5)
+recorded=$(h5attr out/run.h5 slurm_job_id)
 [ "$recorded" = "$job_id" ] || fail "run.h5 records Slurm job '$recorded', not $job_id"
-script=$(/usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['provenance'].attrs['batch_script'])" out/run.h5)
+script=$(h5attr out/run.h5 batch_script)
 case "$script" in *"#SBATCH --requeue"*"==> $source_dir/slurm/lib.sh <=="*"srun --mpi=pmix"*) ;;
   *) fail "run.h5 does not hold the batch script and lib.sh: $script" ;; esac
 echo "evolve as Slurm job $job_id: ok (${SECONDS} s)"
@@ -71,7 +56,6 @@ stop_server() { kill "$server_pid"; wait "$server_pid" || true; }
 llm_job() {  # NAME URL: an LLM-analyst evolve job file
   printf '[evolve]\ntrajectories = "llm-store.h5"\noutput = "%s"\nskill_name = "sheet-lessons"\nanalyst = "llm"\ncheckpoint_seconds = 0.2\n[analyze.llm]\nmax_turns = 4\n[llm]\nbase_url = "%s"\nmodel = "scripted-model"\nmax_in_flight = 6\n' "$1" "$2" > "$1.toml"
 }
-job_field() { scontrol show job "$1" -o | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # The uninterrupted run, launched with mpirun inside the allocation (the fallback launcher).
 start_server whole
@@ -134,6 +118,6 @@ print(len(ids), len(set(ids)))" requeued/run.h5)
 [ "$analyses" = "120 120" ] || fail "run.h5 holds $analyses analyses (rows, distinct ids), not 120 once each"
 resumed=$(sed -n 's/.*analysed 120\/120 .*(\([0-9]*\) from the checkpoint).*/\1/p' requeued.out | tail -1)
 [ -n "$resumed" ] && [ "$resumed" -gt 0 ] || fail "the restart resumed nothing: $(cat requeued.out)"
-restarts=$(/usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['provenance'].attrs['slurm_restart_count'])" requeued/run.h5)
+restarts=$(h5attr requeued/run.h5 slurm_restart_count)
 [ "$restarts" = 1 ] || fail "run.h5 records restart count '$restarts', not 1"
 echo "USR1, requeue and resume as Slurm job $job_id (same skill and model requests; $resumed analyses from the checkpoint): ok (${SECONDS} s)"

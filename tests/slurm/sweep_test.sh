@@ -8,22 +8,10 @@
 set -euo pipefail
 source_dir=$1
 t2s=$2
-work=$(mktemp -d /tmp/t2s-sweep-test.XXXXXX)
-cluster=$work/cluster
-cleanup() { "$source_dir/tests/slurm/slurm-cluster.sh" stop "$cluster" || true; rm -rf "$work"; }
-trap cleanup EXIT
-status=0
-"$source_dir/tests/slurm/slurm-cluster.sh" start "$cluster" > /dev/null || status=$?
-if [ "$status" -eq 3 ]; then echo "SKIPPED: Slurm cannot be started here (see above)"; exit 77; fi
-[ "$status" -eq 0 ] || exit "$status"
-export SLURM_CONF=$cluster/slurm.conf
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+# shellcheck source=harness.sh
+source "$source_dir/tests/slurm/harness.sh"
+start_test_cluster sweep-test
 export T2S=$t2s
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-job_field() { scontrol show job "$1" -o | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
-h5attr() { /usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['provenance'].attrs[sys.argv[2]])" "$1" "$2"; }
-cd "$work"
 for seed in 1 2; do
   "$t2s" synth -o "corpus-$seed" --trajectories 600 --seed "$seed" > /dev/null
   "$t2s" ingest "corpus-$seed/trajectories.jsonl" -o "store-$seed.h5" > /dev/null
