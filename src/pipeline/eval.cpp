@@ -12,6 +12,7 @@
 #include <set>
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/skill/skill_dir.hpp"
@@ -177,13 +178,8 @@ EvalSummary run_eval(const EvalJob& job, const mpi::Comm& comm, std::ostream& ou
   result.markdown = job.output / "report.md";
   result.html = job.output / "report.html";
   store::write_eval_archive(result.archive, archive);
-  const auto write = [](const fs::path& path, const std::string& text) {
-    std::ofstream file(path, std::ios::binary | std::ios::trunc);
-    file << text;
-    if (!file) throw Error(path.string() + ": cannot be written");
-  };
-  write(result.markdown, markdown);
-  write(result.html, html);
+  write_file_whole(result.markdown, markdown);
+  write_file_whole(result.html, html);
   RunSummary run_summary{"eval", "", {{"conditions", json::object()}, {"comparisons", json::array()}}};
   for (const auto& c : report.conditions) {
     const auto& s = c.summary;
