@@ -1,9 +1,11 @@
-// analyze/features: symptom templates and action tokens (see the header).
+// analyze/features: symptom templates and action features (see the header).
 #include "t2s/analyze/features.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
+#include <unordered_set>
 
 #include "t2s/core/text.hpp"
 
@@ -13,6 +15,10 @@ namespace {
 constexpr std::size_t kMaxTemplate = 240;
 constexpr std::size_t kMaxLiteral = 2000;     // longest quoted literal recognised in code
 constexpr int kMaxArgumentDepth = 64;         // nesting of tool-call arguments that is looked into
+constexpr std::size_t kMaxKeptQuote = 24;     // longest quoted key a template keeps literally
+constexpr std::size_t kMaxRegex = 80;         // longest regular expression a template keeps
+constexpr std::size_t kMaxOrderedTools = 16;  // distinct tools whose order is looked at
+constexpr std::size_t kMaxAfterSymptoms = 8;  // distinct tool errors that recovery is looked at after
 
 bool is_word_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -37,18 +43,39 @@ bool is_hex_id(std::string_view word) {
          std::any_of(word.begin(), word.end(), is_digit);
 }
 
-// "inventory_0071.xlsx", "out/a.csv": a name with an extension and a digit or a slash in it is a
-// file (a value), while "wb.active" or "pd.read_excel" is code.
-bool is_file_name(std::string_view word) {
+// The extension of a file name ("inventory_0071.xlsx" → "xlsx"), or "" when `word` is not one: a
+// name with an extension and a digit or a slash in it is a file (a value), while "wb.active" or
+// "pd.read_excel" is code.
+std::string_view file_extension(std::string_view word) {
   const auto dot = word.rfind('.');
-  if (dot == std::string_view::npos || dot == 0 || word.size() - dot - 1 < 2 || word.size() - dot - 1 > 5) return false;
+  if (dot == std::string_view::npos || dot == 0 || word.size() - dot - 1 < 2 || word.size() - dot - 1 > 5) return {};
   const std::string_view extension = word.substr(dot + 1);
-  if (!std::all_of(extension.begin(), extension.end(), [](char c) { return c >= 'a' && c <= 'z'; })) return false;
-  return std::any_of(word.begin(), word.end(), [](char c) { return is_digit(c) || c == '/'; });
+  if (!std::all_of(extension.begin(), extension.end(), [](char c) { return c >= 'a' && c <= 'z'; })) return {};
+  if (!std::any_of(word.begin(), word.end(), [](char c) { return is_digit(c) || c == '/'; })) return {};
+  return extension;
+}
+
+// A quoted value an agent needs literally: a short key or name without digits ('price', "Status").
+bool is_key_literal(std::string_view inner) {
+  return !inner.empty() && inner.size() <= kMaxKeptQuote && is_word_start(inner.front()) &&
+         std::all_of(inner.begin(), inner.end(), [](char c) { return is_word_char(c) && !is_digit(c); });
+}
+
+// A regular expression: anchored, with a class, a group, a repetition or an escape in it.
+bool is_regex(std::string_view word) {
+  if (word.size() < 3 || word.size() > kMaxRegex) return false;
+  if (word.front() != '^' && word.back() != '$') return false;
+  return word.find_first_of("[]()*+?{}\\") != std::string_view::npos;
 }
 
 void replace_all(std::string& text, std::string_view from, std::string_view to) {
   for (std::size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) text.replace(at, from.size(), to);
+}
+
+std::string_view trim(std::string_view line) {
+  while (!line.empty() && is_space(line.front())) line.remove_prefix(1);
+  while (!line.empty() && is_space(line.back())) line.remove_suffix(1);
+  return line;
 }
 
 // The last line of a tool output that reports an error: a Python exception line ("KeyError: 'x'"),
@@ -59,10 +86,8 @@ std::string_view last_error_line(std::string_view output) {
   while (start < output.size()) {
     std::size_t end = output.find('\n', start);
     if (end == std::string_view::npos) end = output.size();
-    std::string_view line = output.substr(start, end - start);
+    const std::string_view line = trim(output.substr(start, end - start));
     start = end + 1;
-    while (!line.empty() && is_space(line.front())) line.remove_prefix(1);
-    while (!line.empty() && is_space(line.back())) line.remove_suffix(1);
     if (line.empty()) continue;
     std::size_t name = 0;
     while (name < line.size() && (is_word_char(line[name]) || line[name] == '.')) ++name;
@@ -80,8 +105,8 @@ std::string_view last_error_line(std::string_view output) {
   return found;
 }
 
-// Code with comments and string literals removed: names in strings are data (file names, column
-// values), not actions.
+// Code with comments and string literals (triple-quoted ones too) blanked out: names in strings are
+// data (file names, column values, docstrings), not actions.
 std::string code_without_literals(std::string_view code) {
   std::string out;
   out.reserve(code.size());
@@ -92,20 +117,26 @@ std::string code_without_literals(std::string_view code) {
       eol = code.find('\n', i);
       if (eol == std::string_view::npos) eol = code.size();
     }
+    if ((c == '\'' || c == '"') && code.substr(i, 3) == std::string_view(std::string(3, c))) {
+      const std::size_t close = code.find(std::string(3, c), i + 3);
+      if (close != std::string_view::npos) {
+        out += ' ';
+        i = close + 2;
+        continue;
+      }
+    }
     if (c == '\'' || c == '"') {
       // a literal ends on its line, within kMaxLiteral bytes (a longer one is left as code)
       const std::string_view rest = code.substr(i + 1, std::min(eol - i - 1, kMaxLiteral));
       const std::size_t found = rest.find(c);
-      const std::size_t close = found == std::string_view::npos ? std::string_view::npos : i + 1 + found;
-      if (close != std::string_view::npos) {
+      if (found != std::string_view::npos) {
         out += ' ';
-        i = close;
+        i += found + 1;
         continue;
       }
     }
     if (c == '#' && (i == 0 || is_space(code[i - 1]))) {
-      const std::size_t eol = code.find('\n', i);
-      if (eol == std::string_view::npos) break;
+      if (eol >= code.size()) break;
       i = eol - 1;
       continue;
     }
@@ -114,85 +145,221 @@ std::string code_without_literals(std::string_view code) {
   return out;
 }
 
-// "act:" + parts, built by appending (GCC 12 warns falsely on operator+ chains with literals).
 std::string feature(std::string_view prefix, std::string_view a, std::string_view b = {}, std::string_view c = {}) {
-  std::string out;
+  std::string out;  // built by appending (GCC 12 warns falsely on operator+ chains with literals)
   out.reserve(prefix.size() + a.size() + b.size() + c.size());
   out.append(prefix).append(a).append(b).append(c);
   return out;
 }
 
-bool is_stop_word(std::string_view word) {
-  static constexpr std::array<std::string_view, 36> kStop = {
-      "and",   "as",     "assert", "break", "class", "continue", "def",  "del",    "elif",  "else",    "except", "finally",
-      "for",   "from",   "global", "if",    "import", "in",      "is",   "lambda", "not",   "or",      "pass",   "raise",
-      "return", "try",   "while",  "with",  "yield", "True",     "False", "None",  "print", "range",   "len",    "EOF"};
-  return word.size() < 2 || std::find(kStop.begin(), kStop.end(), word) != kStop.end();
+bool is_keyword(std::string_view word) {
+  static constexpr std::array<std::string_view, 35> kKeywords = {
+      "and",   "as",     "assert", "async", "await",  "break",  "class", "continue", "def",  "del",   "elif", "else",
+      "except", "finally", "for",  "from",  "global", "if",     "import", "in",     "is",   "lambda", "nonlocal",
+      "not",   "or",     "pass",   "raise", "return", "try",    "while", "with",    "yield", "True",  "False", "None"};
+  return std::find(kKeywords.begin(), kKeywords.end(), word) != kKeywords.end();
 }
 
-void add_action_tokens(std::string_view code, std::vector<std::string>& out) {
-  const std::string text = code_without_literals(code);
-  const std::string_view s = text;
-  for (std::size_t i = 0; i < s.size();) {
-    const char c = s[i];
-    if (c == '-' && (i == 0 || is_space(s[i - 1]))) {  // a command-line flag
-      std::size_t j = i;
-      while (j < s.size() && s[j] == '-') ++j;
-      if (j - i <= 2 && j < s.size() && std::isalpha(static_cast<unsigned char>(s[j]))) {
-        std::size_t k = j;
-        while (k < s.size() && (is_word_char(s[k]) || s[k] == '-')) ++k;
-        if (k - j >= 2) out.push_back(feature("act:", s.substr(i, k - i)));
-        i = k;
+// Words of the task's own text (instruction and user messages): a name found there is the task's.
+class TaskWords {
+ public:
+  void add(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+      if (!is_word_char(text[i])) {
+        ++i;
         continue;
       }
+      std::size_t j = i;
+      while (j < text.size() && is_word_char(text[j])) ++j;
+      if (j - i >= 2) words_.emplace(text.substr(i, j - i));
       i = j;
-      continue;
-    }
-    if (is_digit(c)) {  // numbers (and names glued to them) are values
-      while (i < s.size() && (is_word_char(s[i]) || s[i] == '.')) ++i;
-      continue;
-    }
-    if (!is_word_start(c)) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < s.size() && (is_word_char(s[j]) || (s[j] == '.' && j + 1 < s.size() && is_word_start(s[j + 1])))) ++j;
-    std::string_view name = s.substr(i, j - i);
-    const bool attribute = i > 0 && s[i - 1] == '.';
-    i = j;
-    if (attribute || is_stop_word(name)) continue;
-    if (j < s.size() && s[j] == '/') {
-      while (i < s.size() && !is_space(s[i]) && s[i] != ')' && s[i] != ',') ++i;  // a path: a value
-      continue;
-    }
-    if (is_file_name(name)) continue;
-    // keyword argument: name=value without spaces (an assignment has them, a comparison is "==")
-    if (j + 1 < s.size() && s[j] == '=' && s[j + 1] != '=' && (is_word_char(s[j + 1]))) {
-      std::size_t k = j + 1;
-      while (k < s.size() && is_word_char(s[k])) ++k;
-      out.push_back(feature("act:", name, "=", s.substr(j + 1, k - j - 1)));
-      i = k;
-      continue;
-    }
-    out.push_back(feature("act:", name));
-    // each attribute of a dotted name on its own: the method matters more than the variable name
-    for (std::size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
-      const std::size_t next = name.find('.', dot + 1);
-      const std::string_view attr = name.substr(dot, next == std::string_view::npos ? name.npos : next - dot);
-      if (attr.size() > 2) out.push_back(feature("act:", attr));
     }
   }
+  // Any part of a dotted name is the task's.
+  bool owns(std::string_view name) const {
+    for (std::size_t i = 0; i <= name.size();) {
+      const std::size_t dot = std::min(name.find('.', i), name.size());
+      if (dot > i && words_.count(std::string(name.substr(i, dot - i)))) return true;
+      i = dot + 1;
+    }
+    return false;
+  }
+
+ private:
+  std::unordered_set<std::string> words_;
+};
+
+// Arguments that are code or a command line, rather than a plain value.
+bool looks_like_code(std::string_view text) {
+  if (text.find_first_of("\n()=;|&$<>[]{}") != std::string_view::npos) return true;
+  for (std::size_t at = text.find(" -"); at != std::string_view::npos; at = text.find(" -", at + 1))
+    if (at + 2 < text.size() && (std::isalpha(static_cast<unsigned char>(text[at + 2])) || text[at + 2] == '-')) return true;
+  return false;
 }
 
-void collect_strings(const nlohmann::json& value, std::string& out, int depth = 0) {
-  if (value.is_string()) {
-    out += value.get_ref<const std::string&>();
-    out += '\n';
-  } else if ((value.is_array() || value.is_object()) && depth < kMaxArgumentDepth) {
-    for (const auto& item : value) collect_strings(item, out, depth + 1);
-  }
+bool is_shell_tool(std::string_view tool, std::string_view key) {
+  std::string name(tool);
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (std::string_view shell : {"bash", "shell", "terminal", "sh", "zsh", "execute_command", "run_command", "exec"})
+    if (name == shell || name.find(std::string(shell) + "_") == 0 || name.ends_with("_" + std::string(shell))) return true;
+  return key == "command" || key == "cmd" || key == "script";
 }
+
+// The procedural tokens of code (see the header for the kinds).
+class CodeReader {
+ public:
+  CodeReader(const TaskWords& task, std::vector<std::string>& out) : task_(task), out_(out) {}
+
+  void read(std::string_view code, bool shell) {
+    if (shell) {  // a here-document ("python3 - <<'EOF'" ... "EOF") holds a script: read it as code
+      std::string command;
+      std::size_t at = 0;
+      while (at < code.size()) {
+        std::size_t eol = code.find('\n', at);
+        if (eol == std::string_view::npos) eol = code.size();
+        const std::string_view line = code.substr(at, eol - at);
+        command.append(line).append("\n");
+        at = eol + 1;
+        const std::size_t here = line.find("<<");
+        if (here == std::string_view::npos || line.substr(here).starts_with("<<<")) continue;
+        std::size_t d = here + 2;
+        while (d < line.size() && (line[d] == '-' || line[d] == ' ' || line[d] == '\'' || line[d] == '"')) ++d;
+        std::size_t e = d;
+        while (e < line.size() && is_word_char(line[e])) ++e;
+        if (e == d) continue;
+        const std::string_view delimiter = line.substr(d, e - d);
+        std::size_t end = at;
+        while (end < code.size()) {
+          std::size_t next = code.find('\n', end);
+          if (next == std::string_view::npos) next = code.size();
+          if (trim(code.substr(end, next - end)) == delimiter) break;
+          end = next + 1;
+        }
+        read(code.substr(at, std::min(end, code.size()) - at), false);
+        const std::size_t after = end < code.size() ? code.find('\n', end) : std::string_view::npos;
+        at = after == std::string_view::npos ? code.size() : after + 1;
+      }
+      read_text(command, true);
+      return;
+    }
+    read_text(code, false);
+  }
+
+ private:
+  void read_text(std::string_view code, bool shell) {
+    const std::string text = code_without_literals(code);
+    const std::string_view s = text;
+    std::map<std::string, bool, std::less<>> modules;  // imported names (and aliases)
+    std::vector<std::string> defined;                  // names the code defines itself
+    std::string_view previous;                         // the previous word
+    int depth = 0;                                     // bracket depth
+    bool command_start = shell;                        // shell: the next word is a command
+    for (std::size_t i = 0; i < s.size();) {
+      const char c = s[i];
+      if (c == '\n' || c == ';' || c == '|' || c == '&' || c == '`' || (c == '(' && i > 0 && s[i - 1] == '$')) {
+        if (shell) command_start = true;
+        if (c == '\n') previous = {};
+        ++i;
+        continue;
+      }
+      if (c == '(' || c == '[' || c == '{') ++depth;
+      if ((c == ')' || c == ']' || c == '}') && depth > 0) --depth;
+      if (c == '-' && (i == 0 || is_space(s[i - 1])) && shell) {  // a command-line flag
+        std::size_t j = i;
+        while (j < s.size() && s[j] == '-') ++j;
+        std::size_t k = j;
+        while (k < s.size() && (is_word_char(s[k]) || s[k] == '-')) ++k;
+        if (j - i <= 2 && k - j >= 1 && std::isalpha(static_cast<unsigned char>(s[j])) && !task_.owns(s.substr(j, k - j)))
+          add("flag:", s.substr(i, k - i));
+        i = std::max(k, i + 1);
+        command_start = false;
+        continue;
+      }
+      if (is_digit(c)) {  // numbers (and names glued to them) are values
+        while (i < s.size() && (is_word_char(s[i]) || s[i] == '.')) ++i;
+        continue;
+      }
+      if (!is_word_start(c)) {
+        ++i;
+        continue;
+      }
+      std::size_t j = i;
+      while (j < s.size() && (is_word_char(s[j]) || (s[j] == '.' && j + 1 < s.size() && is_word_start(s[j + 1])))) ++j;
+      const std::string_view name = s.substr(i, j - i);
+      const bool attribute = i > 0 && s[i - 1] == '.';
+      const bool path = j < s.size() && (s[j] == '/' || (i > 0 && s[i - 1] == '/'));
+      i = j;
+      if (path) {  // a path is a value
+        while (i < s.size() && !is_space(s[i]) && s[i] != ')' && s[i] != ',') ++i;
+        command_start = false;
+        continue;
+      }
+      if (shell && command_start) {
+        command_start = false;
+        if (!file_extension(name).empty() || task_.owns(name)) continue;
+        add("cmd:", name);
+        previous = name;
+        continue;
+      }
+      command_start = false;
+      if (attribute) continue;
+      const std::string_view before = previous;
+      previous = name;
+      if (before == "def" || before == "class") {
+        defined.emplace_back(name);
+        continue;
+      }
+      if (before == "import" || (before == "from" && !modules.count(name))) {
+        const std::string_view root = name.substr(0, name.find('.'));
+        modules[std::string(root)] = true;
+        if (!task_.owns(name)) add("import:", name);
+        continue;
+      }
+      if (before == "as" && !modules.empty()) {  // import x as y: y names a module too
+        modules[std::string(name)] = true;
+        continue;
+      }
+      if (before == "except" || before == "raise") {
+        if ((name.ends_with("Error") || name.ends_with("Exception") || name.ends_with("Warning") || name == "StopIteration") &&
+            !task_.owns(name))
+          add(before == "except" ? "except:" : "raise:", name);
+        continue;
+      }
+      if (is_keyword(name) || name.size() < 2 || !file_extension(name).empty()) continue;
+      std::size_t next = j;
+      while (next < s.size() && (s[next] == ' ' || s[next] == '\t')) ++next;
+      if (depth > 0 && next < s.size() && s[next] == '=' && (next + 1 >= s.size() || s[next + 1] != '=') &&
+          name.find('.') == std::string_view::npos) {  // keyword argument
+        std::size_t v = next + 1;
+        while (v < s.size() && s[v] == ' ') ++v;
+        std::size_t w = v;
+        while (w < s.size() && is_word_char(s[w])) ++w;
+        const std::string_view value = s.substr(v, w - v);
+        if (task_.owns(name)) continue;
+        if (value == "True" || value == "False" || value == "None") add("kw:", name, "=", value);
+        else add("kw:", name, "=");
+        continue;
+      }
+      if (next >= s.size() || s[next] != '(') continue;  // only calls are actions; variables are names
+      const std::size_t dot = name.find('.');
+      if (dot == std::string_view::npos) {
+        if (std::find(defined.begin(), defined.end(), name) != defined.end() || task_.owns(name)) continue;
+        add("call:", name);
+      } else if (modules.count(name.substr(0, dot))) {
+        if (!task_.owns(name)) add("call:", name);
+      } else {
+        const std::string_view method = name.substr(name.rfind('.'));
+        if (method.size() > 2 && !task_.owns(method.substr(1))) add("call:", method);
+      }
+    }
+  }
+
+  void add(std::string_view prefix, std::string_view a, std::string_view b = {}, std::string_view c = {}) {
+    out_.push_back(feature(prefix, a, b, c));
+  }
+  const TaskWords& task_;
+  std::vector<std::string>& out_;
+};
 
 // The deepest bracket nesting of JSON text, ignoring brackets inside strings.
 int nesting_depth(std::string_view text) {
@@ -214,6 +381,16 @@ int nesting_depth(std::string_view text) {
   return deepest;
 }
 
+// The string values of an argument object, each with the top-level key it sits under.
+void collect_strings(const nlohmann::json& value, const std::string& key, std::vector<std::pair<std::string, std::string>>& out,
+                     int depth = 0) {
+  if (value.is_string()) {
+    out.emplace_back(key, value.get<std::string>());
+  } else if ((value.is_array() || value.is_object()) && depth < kMaxArgumentDepth) {
+    for (const auto& item : value) collect_strings(item, key, out, depth + 1);
+  }
+}
+
 void sort_unique(std::vector<std::string>& items) {
   std::sort(items.begin(), items.end());
   items.erase(std::unique(items.begin(), items.end()), items.end());
@@ -221,7 +398,7 @@ void sort_unique(std::vector<std::string>& items) {
 
 }  // namespace
 
-std::string symptom_template(std::string_view message) {
+std::string symptom_template(std::string_view message, bool keep_literals) {
   std::string out;
   out.reserve(std::min(message.size(), kMaxTemplate + 16));
   for (std::size_t i = 0; i < message.size() && out.size() < kMaxTemplate * 2;) {
@@ -233,7 +410,9 @@ std::string symptom_template(std::string_view message) {
       if (close != std::string_view::npos && (newline == std::string_view::npos || found < newline) &&
           // an apostrophe inside a word ("don't") is not a quote
           !(c == '\'' && i > 0 && std::isalpha(static_cast<unsigned char>(message[i - 1])))) {
-        out += "<str>";
+        const std::string_view inner = message.substr(i + 1, close - i - 1);
+        if (keep_literals && is_key_literal(inner)) out.append(message.substr(i, close - i + 1));
+        else out += "<str>";
         i = close + 1;
         continue;
       }
@@ -243,23 +422,32 @@ std::string symptom_template(std::string_view message) {
       ++i;
       continue;
     }
-    if ((i == 0 || is_space(message[i - 1])) && !is_space(c)) {  // a path or file name: a value
+    if ((i == 0 || is_space(message[i - 1])) && !is_space(c)) {  // a regular expression, a path, a file name
       std::size_t j = i;
-      while (j < message.size() && !is_space(message[j]) && message[j] != ',' && message[j] != ')' && message[j] != ';') ++j;
+      while (j < message.size() && !is_space(message[j])) ++j;
       std::string_view word = message.substr(i, j - i);
-      while (!word.empty() && (word.back() == '.' || word.back() == ':')) word.remove_suffix(1);
-      if (word.size() > 1 && (word.find('/') != std::string_view::npos || is_file_name(word)) && word.find('<') == std::string_view::npos) {
-        out += "<path>";
+      while (!word.empty() && (word.back() == ',' || word.back() == ';' || word.back() == ')' || word.back() == '.')) word.remove_suffix(1);
+      if (is_regex(word)) {
+        out.append(word);
         i += word.size();
         continue;
       }
-    }
-    if (c == '/' && (i == 0 || is_space(message[i - 1])) && i + 1 < message.size() && !is_space(message[i + 1])) {
-      std::size_t j = i;
-      while (j < message.size() && !is_space(message[j]) && message[j] != ',' && message[j] != ')') ++j;
-      out += "<path>";
-      i = j;
-      continue;
+      j = i;
+      while (j < message.size() && !is_space(message[j]) && message[j] != ',' && message[j] != ')' && message[j] != ';') ++j;
+      word = message.substr(i, j - i);
+      while (!word.empty() && (word.back() == '.' || word.back() == ':')) word.remove_suffix(1);
+      if (word.size() > 1 && word.find('<') == std::string_view::npos) {
+        if (const auto extension = file_extension(word); !extension.empty() && word.find('/') == std::string_view::npos) {
+          out.append("<file>.").append(extension);
+          i += word.size();
+          continue;
+        }
+        if (word.find('/') != std::string_view::npos) {
+          out += "<path>";
+          i += word.size();
+          continue;
+        }
+      }
     }
     if (is_word_char(c) || ((c == '-' || c == '+') && i + 1 < message.size() && is_digit(message[i + 1]) &&
                             (i == 0 || !is_word_char(message[i - 1])))) {
@@ -288,6 +476,9 @@ std::string symptom_template(std::string_view message) {
         // "name:Value" runs are split back into their words
         out.append(word.substr(0, word.find_first_of(":,")));
         j = i + word.find_first_of(":,");
+      } else if (std::any_of(word.begin(), word.end(), is_digit) && std::any_of(word.begin(), word.end(), is_word_start) &&
+                 !word.ends_with("Error")) {
+        out += "<id>";  // letters and digits mixed: a code or an id (PEP4E0, SO-1042's parts, x86_64 too)
       } else {
         out.append(word);
       }
@@ -328,42 +519,92 @@ std::vector<std::string> template_words(std::string_view text) {
   return words;
 }
 
+std::string condition_of(std::string_view feature) {
+  if (feature.starts_with("before:")) {
+    const auto lt = feature.rfind('<');
+    return lt == std::string_view::npos ? std::string() : "tool:" + std::string(feature.substr(lt + 1));
+  }
+  if (feature.starts_with("after:")) {
+    const auto sep = feature.find(kAfterSeparator);
+    return sep == std::string_view::npos ? std::string() : std::string(feature.substr(sep + 1));
+  }
+  return {};
+}
+
 Features extract_features(const trace::Trajectory& trajectory) {
   Features features;
-  const auto add_symptom = [&](std::string_view prefix, std::string_view text) {
-    std::string tpl = symptom_template(text);
-    if (!tpl.empty()) features.symptoms.push_back(feature(prefix, tpl));
+  TaskWords task;
+  task.add(trajectory.task.instruction);
+  for (const auto& message : trajectory.messages)
+    if (message.role == "user") task.add(message.text());
+
+  std::vector<std::string> error_symptoms;  // tool errors seen so far, in order
+  const auto add_symptom = [&](std::string_view prefix, std::string_view text, bool tool_error) {
+    const std::string literal = symptom_template(text, true);
+    if (literal.empty()) return;
+    features.symptoms.push_back(feature(prefix, literal));
+    const std::string generic = symptom_template(text, false);
+    if (generic != literal) features.symptoms.push_back(feature(prefix, generic));
+    if (tool_error && error_symptoms.size() < kMaxAfterSymptoms) {
+      const std::string first = feature(prefix, literal);
+      if (std::find(error_symptoms.begin(), error_symptoms.end(), first) == error_symptoms.end()) error_symptoms.push_back(first);
+    }
   };
   const nlohmann::json& detail = trajectory.outcome.detail;
   if (detail.is_string()) {
-    add_symptom("check: ", detail.get_ref<const std::string&>());
+    add_symptom("check: ", detail.get_ref<const std::string&>(), false);
   } else if (detail.is_object()) {
     for (const char* key : {"message", "feedback", "error", "reason"}) {
       const auto it = detail.find(key);
-      if (it != detail.end() && it->is_string()) add_symptom("check: ", it->get_ref<const std::string&>());
+      if (it != detail.end() && it->is_string()) add_symptom("check: ", it->get_ref<const std::string&>(), false);
     }
   }
+
+  std::vector<std::pair<std::string, bool>> tools_in_order;  // distinct tools by first call, and whether the task names it
+  CodeReader reader(task, features.actions);
   for (const auto& message : trajectory.messages) {
     if (message.role == "tool" || message.role == "function") {
       const std::string text = message.text();
       const std::string_view line = last_error_line(text);
-      if (!line.empty()) add_symptom("error: ", line);
+      if (!line.empty()) add_symptom("error: ", line, true);
     }
     for (const auto& call : message.tool_calls) {
-      if (!call.name.empty()) features.actions.push_back(feature("tool:", call.name));
-      std::string code;
+      if (call.name.empty()) continue;
+      // a tool the task's own text names ("craft 1 torch", "put a clean apple in the fridge") is the
+      // task's requirement, not a procedure learned from runs: neither it nor its arguments are
+      // features (it can still be the condition of "before B, call A")
+      const bool required = task.owns(call.name);
+      if (!required) features.actions.push_back(feature("tool:", call.name));
+      if (tools_in_order.size() < kMaxOrderedTools &&
+          std::find_if(tools_in_order.begin(), tools_in_order.end(), [&](const auto& t) { return t.first == call.name; }) == tools_in_order.end())
+        tools_in_order.emplace_back(call.name, required);
+      if (!required)
+        for (const auto& symptom : error_symptoms) features.actions.push_back(feature("after:", call.name, std::string(1, kAfterSeparator), symptom));
+      std::vector<std::pair<std::string, std::string>> strings;  // (argument name, text)
       if (nesting_depth(call.arguments) <= kMaxArgumentDepth) {
         try {
-          collect_strings(nlohmann::json::parse(call.arguments), code);
+          const auto arguments = nlohmann::json::parse(call.arguments);
+          if (arguments.is_object()) {
+            for (const auto& [key, value] : arguments.items()) {
+              if (!required && !task.owns(key)) features.actions.push_back(feature("arg:", call.name, ".", key));
+              collect_strings(value, key, strings);
+            }
+          } else {
+            collect_strings(arguments, "", strings);
+          }
         } catch (const nlohmann::json::exception&) {
-          code = call.arguments;  // arguments that are not JSON are taken as text
+          strings.emplace_back("", call.arguments);  // arguments that are not JSON are taken as text
         }
       } else {
-        code = call.arguments;  // too deep to parse safely (the parser recurses): taken as text
+        strings.emplace_back("", call.arguments);  // too deep to parse safely (the parser recurses): taken as text
       }
-      add_action_tokens(code, features.actions);
+      for (const auto& [key, text] : strings)
+        if (looks_like_code(text)) reader.read(text, is_shell_tool(call.name, key));
     }
   }
+  for (std::size_t i = 0; i < tools_in_order.size(); ++i)
+    for (std::size_t j = i + 1; j < tools_in_order.size(); ++j)
+      if (!tools_in_order[i].second) features.actions.push_back(feature("before:", tools_in_order[i].first, "<", tools_in_order[j].first));
   sort_unique(features.symptoms);
   sort_unique(features.actions);
   return features;

@@ -18,6 +18,7 @@
 
 #include "progress.hpp"
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/core/interrupt.hpp"
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/version.hpp"
@@ -173,8 +174,8 @@ skill::SkillDir frozen_skill(const EvolveJob& job, std::string& name) {
   }
   std::string& text = dir.files["SKILL.md"].bytes;
   const std::pair<const std::string*, const char*> sections[] = {
-      {&job.stats.failure_section, "Failures that recur in past runs, with what the failing runs did."},
-      {&job.stats.habit_section, "What the successful runs did that the failing ones did not."}};
+      {&job.stats.failure_section, "Failure symptoms that recur in past runs, each with how much more often the runs that showed it failed."},
+      {&job.stats.habit_section, "What runs did that made them pass more often than runs of the same tasks that did not."}};
   for (const auto& [heading, intro] : sections) {
     if (has_heading(text, *heading)) continue;
     if (!text.empty() && !text.ends_with('\n')) text += '\n';
@@ -455,39 +456,89 @@ void EvolveRun::check_identity() {
   }
 }
 
-// The stats analyst: lessons counted over the whole corpus, then one patch per unit of rows.
+// The tasks of the store and their labels, from the index columns (no record is parsed).
+static analyze::TaskPlan task_plan(const store::TrajectoryStore& store, const analyze::StatsOptions& options) {
+  constexpr std::uint64_t kBatch = 1 << 16;
+  std::vector<std::string> task_ids;
+  std::vector<std::int8_t> labels;
+  task_ids.reserve(store.size());
+  labels.reserve(store.size());
+  std::vector<std::uint64_t> numbers;
+  for (std::uint64_t first = 0; first < store.size(); first += kBatch) {
+    numbers.resize(std::min(kBatch, store.size() - first));
+    std::iota(numbers.begin(), numbers.end(), first);
+    for (auto& row : store.rows(numbers)) {
+      task_ids.push_back(std::move(row.task_id));
+      labels.push_back(row.success);
+    }
+  }
+  return analyze::TaskPlan(task_ids, labels, options);
+}
+
+// The stats analyst: lessons decided over the whole corpus (each rank reads its rows once), then
+// one patch per unit of rows.
 Leaves EvolveRun::analyse_stats() {
   const Units units(trajectories_.size(), job_.block, comm_.size());
   const std::uint64_t my_first = units.first_of_rank[static_cast<std::size_t>(comm_.rank())];
   const std::uint64_t my_end = units.first_of_rank[static_cast<std::size_t>(comm_.rank()) + 1];
+  const std::uint64_t my_first_row = std::min(my_first * units.block, units.trajectories);
+  const std::uint64_t my_end_row = std::min(my_end * units.block, units.trajectories);
   auto phase = std::chrono::steady_clock::now();
+  const analyze::TaskPlan plan = task_plan(trajectories_, job_.stats);
+  // The stats analyst compares passing with failing runs: a store without both teaches it nothing.
+  std::uint64_t successes = 0, failures = 0;
+  for (const auto& task : plan.tasks()) {
+    successes += task.successes;
+    failures += task.runs - task.successes;
+  }
+  const std::string store_name = job_.trajectories.string();
+  if (successes + failures == 0)
+    throw InputError(store_name + ": none of its " + std::to_string(trajectories_.size()) +
+                     " trajectories has an outcome label, and the stats analyst compares passing with failing runs; give each "
+                     "record a label (a top-level \"success\" or \"reward\", or an \"outcome\" object) and ingest it again");
+  if (successes == 0 || failures == 0)
+    throw InputError(store_name + ": all " + std::to_string(successes + failures) + " labelled trajectories " +
+                     (successes == 0 ? "failed" : "succeeded") +
+                     ", and the stats analyst compares passing with failing runs; add runs with the other outcome");
+  std::unique_ptr<analyze::ShardMiner> miner;  // this rank's rows, read once; absent when resumed
   if (const auto it = done_.find("stats:lessons"); it != done_.end()) {
     const json saved = json::parse(it->second);
     lessons_ = analyze::lessons_from_json(saved.at("lessons"));
     corpus_ = saved.at("corpus");
     say("lessons: " + std::to_string(lessons_.size()) + " (from the checkpoint)");
   } else {
-    analyze::FeatureCounts counts;
-    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const store::IndexRow&, const trace::Trajectory& t) {
-      counts.add(analyze::extract_features(t), analyze::label_of(t));
+    miner = std::make_unique<analyze::ShardMiner>(plan, my_first_row, my_end_row);
+    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const store::IndexRow& row, const trace::Trajectory& t) {
+      miner->add(row.row, analyze::extract_features(t));
     });
-    const auto total = all_merged(comm_, counts);
-    const auto candidates = analyze::candidates(total, job_.stats);
-    analyze::Evidence evidence;
-    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const store::IndexRow&, const trace::Trajectory& t) {
-      evidence.add(analyze::extract_features(t), analyze::label_of(t), candidates);
+    auto total = all_merged(comm_, miner->counts());
+    total.settle(plan);
+    const auto decision = analyze::decide(total, plan, job_.stats, [&](const auto& excluding, const auto& only) {
+      auto counts = all_merged(comm_, miner->counts(excluding, only));
+      counts.settle(plan);
+      return counts;
     });
-    lessons_ = analyze::lessons(total, candidates, all_merged(comm_, evidence), job_.stats);
-    corpus_ = {{"trajectories", total.trajectories}, {"successes", total.successes}, {"failures", total.failures},
-               {"symptoms", total.symptoms.size()}, {"actions", total.actions.size()},
-               {"symptom_groups", candidates.symptom_groups.size()}, {"habit_actions", candidates.habit_actions.size()}};
+    lessons_ = decision.lessons;
+    corpus_ = decision.report;
+    corpus_.erase("candidates");
     if (comm_.is_main()) {
-      log_->add("stats", "lessons", json{{"lessons", analyze::lessons_json(lessons_)}, {"corpus", corpus_}, {"options", job_.stats.to_json()}}.dump());
+      log_->add("stats", "lessons", json{{"lessons", analyze::lessons_json(lessons_)}, {"corpus", corpus_}, {"report", decision.report},
+                                         {"options", job_.stats.to_json()}}.dump());
       log_->flush();
+      write_file_whole(job_.output / "stats-report.md", analyze::report_markdown(decision.report));
     }
     say("lessons: " + std::to_string(lessons_.size()) + " from " + std::to_string(total.successes) + " successes and " +
-        std::to_string(total.failures) + " failures (" + std::to_string(candidates.symptom_groups.size()) +
-        " symptom groups, " + std::to_string(candidates.habit_actions.size()) + " habit actions examined)");
+        std::to_string(total.failures) + " failures over " + std::to_string(plan.labelled_tasks()) + " tasks (" +
+        std::to_string(plan.mixed_tasks()) + " with both outcomes; " + std::to_string(decision.report.at("tested").get<std::uint64_t>()) +
+        " of " + std::to_string(total.features.size()) + " features tested); report: " + (job_.output / "stats-report.md").string());
+    if (lessons_.empty()) {
+      std::string closest;
+      for (const auto& c : decision.report.at("candidates")) {
+        if (closest.size() > 400) break;
+        closest += (closest.empty() ? "" : "; ") + c.at("feature").get<std::string>() + " (" + c.at("verdict").get<std::string>() + ")";
+      }
+      say("no feature passed the tests" + (closest.empty() ? std::string(" (none was common enough to test)") : "; the closest: " + closest));
+    }
   }
   metrics_["mine_s"] = seconds_since(phase);
   metrics_["peak_rss_mb_after_mine"] = comm_.all_max(peak_rss_mb());
@@ -501,9 +552,6 @@ Leaves EvolveRun::analyse_stats() {
   auto last_report = std::chrono::steady_clock::now(), last_trim = last_report;
   for (const auto& [key, text] : done_)
     if (key.starts_with("analysis:unit/")) leaves.mine[std::stoull(key.substr(14))] = text;
-  // my units are rows [my_first_row, my_end_row)
-  const std::uint64_t my_first_row = std::min(my_first * units.block, units.trajectories);
-  const std::uint64_t my_end_row = std::min(my_end * units.block, units.trajectories);
   const bool all_resumed = leaves.mine.size() == my_end - my_first;
   const auto position_of = all_resumed ? std::vector<std::uint32_t>() : positions_of_rows(trajectories_, my_first_row, my_end_row);
   for (std::uint64_t u = my_first; u < my_end && !stop_requested(); ++u) {  // on a stop: no new unit
@@ -513,11 +561,25 @@ Leaves EvolveRun::analyse_stats() {
     }
     std::vector<std::vector<std::uint32_t>> positions(lessons_.size());
     json rows = json::array();
-    for_each_trajectory(trajectories_, units, u, u + 1, [&](const store::IndexRow& row, const trace::Trajectory& t) {
-      const auto matched = matcher.match(analyze::extract_features(t), analyze::label_of(t));
+    const auto match = [&](const store::IndexRow& row, const std::vector<std::string>& features) {
+      const auto matched = matcher.match(features, plan.label_of(row.row));
       for (auto l : matched) positions[l].push_back(position_of[row.row - my_first_row]);
       rows.push_back({row.id, lessons_list(matched, lessons_)});
-    });
+    };
+    const auto [first_row, count] = units.rows(u);
+    if (miner && miner->has(first_row) && miner->has(first_row + count - 1)) {  // read once: the miner kept the features
+      std::vector<std::uint64_t> numbers(count);
+      std::iota(numbers.begin(), numbers.end(), first_row);
+      for (const auto& row : trajectories_.rows(numbers)) match(row, miner->features_of(row.row));
+    } else {
+      for_each_trajectory(trajectories_, units, u, u + 1, [&](const store::IndexRow& row, const trace::Trajectory& t) {
+        const auto features = analyze::extract_features(t);
+        std::vector<std::string> all = features.symptoms;
+        all.insert(all.end(), features.actions.begin(), features.actions.end());
+        std::sort(all.begin(), all.end());
+        match(row, all);
+      });
+    }
     std::vector<skill::Support> supports;
     for (auto& p : positions) supports.push_back(skill::Support::of_positions(std::move(p)));
     const json patch = skill::patch_json(analyze::lessons_patch(lessons_, supports, population));

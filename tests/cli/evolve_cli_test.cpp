@@ -74,8 +74,10 @@ TEST_F(Evolve, FindsThePlantedLessonsAndWritesAValidSkill) {
   EXPECT_NE(result.output.find("Lessons (support out of 900 trajectories)"), std::string::npos) << result.output;
   const fs::path skill = out("one", "skill/sheet-lessons");
   const std::string body = read_file(skill / "SKILL.md");
-  // the planted failure modes and habits show up by what the runs did
-  for (const char* expected : {"df.to_excel", "wb.active", "--convert-to", "reverse=True", "## Known failure modes"})
+  // the planted failure modes show up by their symptoms and the habits by what the runs did, each with
+  // its evidence within tasks
+  for (const char* expected : {"formula cells have no value", "should have been deleted", "`reverse=True`", "Within the same",
+                               "## Known failure modes", "## What successful runs do"})
     EXPECT_NE(body.find(expected), std::string::npos) << expected << "\n" << body;
   const auto validate = run("skill validate " + skill.string());
   EXPECT_EQ(validate.status, 0) << validate.output;

@@ -1,29 +1,33 @@
-// analyze/stats: the `stats` analyst (no LLM; the embedded default). Deterministic lessons mined
-// from counts over the whole corpus:
-// - failure modes: symptoms (analyze/features) that occur (almost) only in failed trajectories,
-//   grouped when their templates differ in a few words only ("rows with Status <str> remain" and
-//   "rows with State <str> remain"), and grouped further when the same failing actions run through
-//   them (two symptoms of one cause); the lesson names the symptoms and the actions of the failing
-//   runs;
-// - habits: actions that occur (almost) only in successful trajectories, well above the base
-//   success rate, grouped when they occur together; the lesson names the actions.
-// Each lesson becomes one edit (append_to_section of the failure or habit section) whose support
-// set is exactly the trajectories that show it: failed ones with one of its symptoms, successful
-// ones with most of its actions. The text of a lesson depends only on the corpus-wide counts, so
-// it is the same on every rank and the merge tree joins the supports found on each shard.
+// analyze/stats: the `stats` analyst (no LLM; the embedded default). Lessons that hold beyond the
+// tasks they were learned from, each an instruction with its evidence and an exact support set.
 //
-// The corpus may be split into shards (MPI ranks). Three steps, each a pure function of its inputs:
-//   1. every shard counts features by outcome (FeatureCounts); the counts of all shards are summed;
-//   2. candidates(total) picks the symptom groups and habit actions worth a closer look; every shard
-//      adds evidence about them (Evidence: co-occurrence, failing actions per symptom group);
-//      the evidence of all shards is summed;
-//   3. lessons(total, candidates, evidence) decides the lessons; every shard then matches its
-//      trajectories against them (LessonMatcher) to get the supports.
+// A feature of a run (analyze/features: an action such as a tool, an argument name, an API call, a
+// flag, "A before B", "A after error E"; or a failure symptom) becomes a lesson only when
+//   1. it is associated with the outcome WITHIN tasks (analyze/stratified: exact conditional test
+//      over the tasks whose runs differ in both the feature and the outcome, each task a stratum), so
+//      a feature that only hard or easy tasks show is not mistaken for a cause. When fewer than
+//      `min_mixed_tasks` tasks have both outcomes (corpora of one run per task), tasks with a single
+//      run are compared with each other within their task family (the task id up to its first digit
+//      or separator), and the lesson says its evidence is between tasks;
+//   2. the false discovery rate over every feature tested is at most `fdr` (Benjamini–Hochberg);
+//   3. the effect (Mantel–Haenszel risk difference) is at least `min_difference`, in the lesson's
+//      direction: actions that go with success (habits), symptoms that go with failure;
+//   4. its support (successful runs showing a habit, failed runs showing a symptom) has at least
+//      `min_support` runs over at least `min_tasks` tasks and `min_task_share` of the corpus's tasks;
+//   5. it replicates on held-out tasks: tasks are split into `folds` folds by a hash of their id, and
+//      the effect has the same direction within at least `replication` of the folds that hold
+//      evidence (and at least two of them).
+// Conditional features are scored among the runs their condition applies to. Everything considered
+// is reported, with the reason it did or did not become a lesson.
+//
+// The corpus may be split into shards (MPI ranks), with a task's runs in any shards. Every shard reads
+// its trajectories once (ShardMiner) and keeps their features compactly for matching; the shards'
+// counts (MinedCounts, integers only) are summed, then decide() is a pure function of the total.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,19 +35,26 @@
 #include <nlohmann/json.hpp>
 
 #include "t2s/analyze/features.hpp"
+#include "t2s/analyze/stratified.hpp"
 #include "t2s/skill/patch.hpp"
 
 namespace t2s::analyze {
 
 struct StatsOptions {
-  std::uint64_t min_support = 3;          // trajectories a lesson needs
-  double symptom_precision = 0.9;         // share of failures among trajectories with a symptom
-  double habit_precision = 0.95;          // share of successes among trajectories with an action
-  double habit_lift = 1.25;               // P(success | action) / P(success)
-  double template_similarity = 0.75;      // share of agreeing words for two symptoms to be one
-  double cooccurrence = 0.8;              // Jaccard of two actions' trajectories to be one habit
-  double failing_action_coverage = 0.8;   // share of a failure group's runs an action must cover
+  enum class SingleRuns { automatic, pooled, ignored };  // how tasks with one run are used
+
+  std::uint64_t min_support = 3;        // runs in a lesson's support
+  std::uint64_t min_tasks = 3;          // distinct tasks in a lesson's support
+  double min_task_share = 0.05;         // ... and this share of the corpus's labelled tasks
+  double fdr = 0.1;                     // Benjamini–Hochberg level over all features tested
+  double min_difference = 0.1;          // smallest effect (risk difference) worth a lesson
+  std::uint32_t folds = 3;              // held-out task folds
+  double replication = 1.0;             // share of informative folds the effect must hold in
+  SingleRuns single_runs = SingleRuns::automatic;
+  std::uint64_t min_mixed_tasks = 10;   // automatic: fewer tasks with both outcomes → pool single runs
+  double template_similarity = 0.75;    // share of agreeing words for two symptoms to be one lesson
   std::size_t max_lessons = 40;
+  std::size_t report_candidates = 15;   // closest rejected candidates listed in the report
   std::string failure_section = "## Known failure modes";
   std::string habit_section = "## What successful runs do";
 
@@ -57,72 +68,134 @@ struct StatsOptions {
 enum class Label { success, failure, unlabelled };
 Label label_of(const trace::Trajectory& trajectory);
 
-// Step 1: per-feature counts by outcome. Summing is commutative: any split of the corpus gives
-// the same total.
-struct FeatureCounts {
+// The tasks of a corpus and how each enters the tests, from the store's index columns alone.
+class TaskPlan {
+ public:
+  struct Task {
+    std::string id;
+    std::uint32_t runs = 0, successes = 0;  // labelled runs
+    std::uint64_t first_row = 0, last_row = 0;
+    std::uint32_t fold = 0;
+    std::int64_t pool = -1;  // single run pooled with its family (index into pools()), or -1
+  };
+  struct Pool {  // single-run tasks of one family and fold, compared with each other
+    std::string family;
+    std::uint32_t fold = 0, runs = 0, successes = 0;
+  };
+
+  // task_ids[row] and labels[row] (-1 unlabelled, 0 failed, 1 succeeded) of every row of the store.
+  TaskPlan(const std::vector<std::string>& task_ids, const std::vector<std::int8_t>& labels, const StatsOptions& options);
+
+  std::uint32_t task_of(std::uint64_t row) const { return row_task_[row]; }  // kNone: unlabelled
+  Label label_of(std::uint64_t row) const;
+  const std::vector<Task>& tasks() const { return tasks_; }
+  const std::vector<Pool>& pools() const { return pools_; }
+  std::uint64_t mixed_tasks() const { return mixed_; }
+  std::uint64_t labelled_tasks() const { return tasks_.size(); }
+  bool pooled() const { return !pools_.empty(); }
+  static constexpr std::uint32_t kNone = 0xffffffffu;
+
+ private:
+  std::vector<std::uint32_t> row_task_;
+  std::vector<std::int8_t> labels_;
+  std::vector<Task> tasks_;
+  std::vector<Pool> pools_;
+  std::uint64_t mixed_ = 0;
+};
+
+// The counts of one feature over a corpus (or a shard of it).
+struct FeatureTally {
+  std::uint64_t successes = 0, failures = 0;               // runs showing it
+  std::uint64_t tasks = 0, success_tasks = 0, failure_tasks = 0;  // tasks where a run (a passing one, a failing one) shows it
+  std::map<std::pair<std::uint32_t, Table>, std::uint64_t> tables;  // (fold, table of a task) → tasks
+  std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> pooled;  // pool → (runs showing it, successes among them)
+  bool operator==(const FeatureTally&) const = default;
+};
+
+// What every shard contributes; sums exactly. The feature "" counts every run (the baseline). Tasks
+// whose runs lie in several shards are kept as per-task counts until settle() sees them whole.
+struct MinedCounts {
   std::uint64_t trajectories = 0, successes = 0, failures = 0;
-  // feature → {in successes, in failures}
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> symptoms, actions;
+  std::map<std::string, FeatureTally, std::less<>> features;
+  std::map<std::uint32_t, std::map<std::string, std::pair<std::uint32_t, std::uint32_t>>> open_tasks;  // task → feature → (s, f)
+  std::map<std::uint32_t, std::uint32_t> open_runs;  // task → its runs seen so far
 
-  void add(const Features& features, Label label);
-  void merge(const FeatureCounts& other);
+  void merge(const MinedCounts& other);
+  void settle(const TaskPlan& plan);  // folds every task that is now complete into the tallies
   nlohmann::json to_json() const;
-  static FeatureCounts from_json(const nlohmann::json& value);
+  static MinedCounts from_json(const nlohmann::json& value);
 };
 
-// Step 2: what deserves evidence.
-struct Candidates {
-  std::vector<std::vector<std::string>> symptom_groups;  // templates, grouped; most failures first
-  std::vector<std::string> failing_actions;              // actions (almost) only in failures
-  std::vector<std::string> habit_actions;                // actions (almost) only in successes
+// Reads one shard's trajectories (rows [first_row, end_row) of the store) once: counts, and keeps each
+// run's features compactly for matching.
+class ShardMiner {
+ public:
+  ShardMiner(const TaskPlan& plan, std::uint64_t first_row, std::uint64_t end_row);
+  void add(std::uint64_t row, const Features& features);  // rows in order, from first_row on
+  // Tallies of the tasks complete in this shard and open counts of the rest. Runs that show any of
+  // `excluding` are left out (they still count for telling when a task is complete).
+  // `only`: tally just these features (and their conditions); empty: all.
+  MinedCounts counts(const std::vector<std::string>& excluding = {}, const std::vector<std::string>& only = {}) const;
+  bool has(std::uint64_t row) const { return row >= first_ && row - first_ + 1 < offsets_.size(); }
+  std::vector<std::string> features_of(std::uint64_t row) const;  // sorted
 
-  nlohmann::json to_json() const;
-  static Candidates from_json(const nlohmann::json& value);
+ private:
+  struct Open {
+    std::uint32_t runs = 0;
+    std::map<std::uint32_t, std::pair<std::uint32_t, std::uint32_t>> counts;  // id → (s, f)
+  };
+  std::uint32_t intern(const std::string& feature);
+  std::vector<std::uint32_t> ids_of(std::uint64_t index) const;
+  const TaskPlan& plan_;
+  std::uint64_t first_, end_;
+  std::map<std::string, std::uint32_t, std::less<>> index_;  // id 0 is "": every run
+  std::vector<const std::string*> names_;   // id → feature
+  std::vector<std::uint32_t> condition_;    // id → id of its condition ("" for unconditional ones)
+  std::vector<std::uint8_t> packed_;        // per row: varint deltas of its sorted feature ids
+  std::vector<std::uint64_t> offsets_;      // row - first → start of its bytes in packed_ (one more: the end)
 };
-Candidates candidates(const FeatureCounts& total, const StatsOptions& options);
 
-struct Evidence {
-  std::vector<std::uint64_t> group_members;                           // failed runs per symptom group
-  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> group_actions;  // (group, failing action) → runs
-  std::vector<std::uint64_t> habit_members;                           // successful runs per habit action
-  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> habit_pairs;    // (a, b), a < b → runs with both
-
-  void add(const Features& features, Label label, const Candidates& candidates);
-  void merge(const Evidence& other);
-  nlohmann::json to_json() const;
-  static Evidence from_json(const nlohmann::json& value);
-};
-
-// Step 3.
+// A lesson: an instruction with its evidence, keyed on features (any of which a run must show).
 struct Lesson {
   enum class Kind { failure, habit };
-  Kind kind = Kind::failure;
-  std::vector<std::string> symptoms;  // failure: the templates that show it
-  std::vector<std::string> actions;   // failure: the failing runs' actions; habit: the habit's actions
-  std::string section;                // where it goes
+  Kind kind = Kind::habit;
+  std::vector<std::string> features;  // the first is the lesson's key
+  std::string section;
   std::string text;                   // the edit's content (a Markdown bullet)
-  std::uint64_t estimated_support = 0;  // from the counts (the exact support comes from matching)
+  nlohmann::json evidence;            // the numbers behind the text
 
-  std::string id() const;  // short, stable: "failure-1a2b3c4d" (hash of the text)
+  std::string key() const { return features.empty() ? std::string() : features.front(); }
+  std::string id() const;  // short and stable: "habit-1a2b3c4d" (hash of the key)
 };
-std::vector<Lesson> lessons(const FeatureCounts& total, const Candidates& candidates, const Evidence& evidence,
-                            const StatsOptions& options);
+
+struct Decision {
+  std::vector<Lesson> lessons;
+  nlohmann::json report;  // {"tested", "regime", "candidates": [...], ...}
+};
+// The corpus counted again without the runs that show any of `excluding`, tallying `only` those
+// features; settled, and summed over every shard (a collective: every rank asks the same questions).
+using Recount = std::function<MinedCounts(const std::vector<std::string>& excluding, const std::vector<std::string>& only)>;
+
+// With `recount`, habits are kept one at a time, strongest first, each only when it still helps among
+// the runs that show neither a failure symptom found nor a habit already kept.
+Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptions& options, const Recount& recount = {});
+
+// The report as Markdown (for people): what was tested, the lessons and the closest rejected candidates.
+std::string report_markdown(const nlohmann::json& report);
+
 nlohmann::json lessons_json(const std::vector<Lesson>& lessons);
 std::vector<Lesson> lessons_from_json(const nlohmann::json& value);
 
-// Which lessons a trajectory supports.
+// Which lessons a run supports: a habit's successful runs that show one of its features, a failure's
+// failed runs that show one of its symptoms.
 class LessonMatcher {
  public:
   explicit LessonMatcher(const std::vector<Lesson>& lessons);
-  std::vector<std::uint32_t> match(const Features& features, Label label) const;  // ascending lesson indices
+  std::vector<std::uint32_t> match(const std::vector<std::string>& sorted_features, Label label) const;  // ascending
 
  private:
-  struct Habit {
-    std::vector<std::string> actions;
-    std::size_t needed;
-  };
-  std::map<std::string, std::vector<std::uint32_t>, std::less<>> symptom_lessons_;
-  std::vector<std::optional<Habit>> habits_;
+  std::map<std::string, std::vector<std::uint32_t>, std::less<>> by_feature_;
+  std::vector<Lesson::Kind> kinds_;
 };
 
 // The patch of a set of trajectories: one edit per lesson that at least one of them supports, with
