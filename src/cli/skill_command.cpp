@@ -1,6 +1,7 @@
 // `t2s skill validate | apply | diff`: the skill engine on the command line. Serial: rank 0 works.
-// Exit status: validate 0 valid / 1 not valid; apply 0 written / 1 not applied (the input is never
-// modified, nothing is written); diff 0; all of them 2 for bad usage or unreadable input.
+// Exit status: validate 0 valid (budget overruns are warnings) / 1 not valid; apply 0 written / 1 not
+// applied (the input is never modified, nothing is written); diff 0; all of them 2 for bad usage or
+// unreadable input.
 #include "commands.hpp"
 #include "t2s/core/error.hpp"
 #include "t2s/skill/apply.hpp"
@@ -27,14 +28,25 @@ void run_validate(const ValidateArgs& args, Context& context) {
   if (!context.comm.is_main()) return;
   const auto dir = skill::without_trailing_separators(args.dir).string();  // "skills/pdf/" prints as "skills/pdf"
   const auto skill = skill::load_skill_dir(dir);
-  const auto problems = skill::validate_skill(skill, skill::directory_name(dir));
-  if (args.json)
-    context.out() << json_text({{"dir", dir}, {"valid", problems.empty()}, {"problems", skill::problems_json(problems)}});
-  else if (problems.empty())
-    context.out() << dir << ": valid\n";
-  else
-    context.out() << skill::format_problems(problems, dir);
-  if (!problems.empty()) throw Error(dir + ": not a valid skill (" + count(problems.size(), "problem") + ")");
+  const auto result = skill::check_skill(skill, skill::directory_name(dir));
+  const auto& errors = result.errors;
+  const auto& warnings = result.warnings;
+  if (args.json) {
+    context.out() << json_text({{"dir", dir},
+                                {"valid", result.valid()},
+                                {"errors", skill::problems_json(errors)},
+                                {"warnings", skill::problems_json(warnings)}});
+  } else {
+    context.out() << skill::format_problems(errors, dir) << skill::format_problems(warnings, dir);
+    if (result.valid())
+      context.out() << dir << ": valid"
+                    << (warnings.empty() ? "" : " (" + count(warnings.size(), "warning") +
+                                                    ": sizes the specification recommends, not requires)")
+                    << "\n";
+  }
+  if (!result.valid())
+    throw Error(dir + ": not a valid skill (" + count(errors.size(), "error") +
+                (warnings.empty() ? "" : ", " + count(warnings.size(), "warning")) + ")");
 }
 
 struct ApplyArgs {
@@ -83,10 +95,10 @@ void add_skill_command(CLI::App& app, Context& context) {
 
   auto validate_args = std::make_shared<ValidateArgs>();
   auto* validate = skill->add_subcommand(
-      "validate", "Check a skill directory against the Agent Skills specification and the budgets "
-                  "(exit status 0 valid, 1 not valid).");
+      "validate", "Check a skill directory against the Agent Skills specification (exit status 0 valid, 1 not "
+                  "valid); files over the budgets (the sizes the specification recommends) are warnings.");
   validate->add_option("dir", validate_args->dir, "The skill directory")->required()->check(CLI::ExistingDirectory);
-  validate->add_flag("--json", validate_args->json, "Print the problems as JSON");
+  validate->add_flag("--json", validate_args->json, "Print the errors and warnings as JSON");
   validate->callback([validate_args, &context] { run_validate(*validate_args, context); });
 
   auto apply_args = std::make_shared<ApplyArgs>();

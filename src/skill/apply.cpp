@@ -652,6 +652,28 @@ std::map<std::size_t, std::string> check_output(const Build& out, const std::vec
   return failures;
 }
 
+// The output's problems: the validator's errors and the budget overruns relative to the input (the
+// gate); and as warnings, the overruns the input already had that the output keeps within its due.
+void check_result(const SkillDir& output, const std::string& name, const Budgets& budgets, const SkillDir& input,
+                  ApplyResult& result) {
+  auto validation = check_skill(output, name, budgets);
+  result.problems = std::move(validation.errors);
+  const auto gate = overruns(output, budgets, &input);
+  for (const auto& overrun : gate) result.problems.push_back(budget_problem(overrun, Severity::error));
+  std::stable_sort(result.problems.begin(), result.problems.end(), [](const Problem& a, const Problem& b) {
+    return std::tie(a.file, a.line) < std::tie(b.file, b.line);
+  });
+  for (const auto& overrun : overruns(output, budgets)) {
+    const bool refused = std::any_of(gate.begin(), gate.end(), [&](const Overrun& o) {
+      return o.file == overrun.file && o.measure == overrun.measure;
+    });
+    if (refused) continue;
+    auto warning = budget_problem(overrun, Severity::warning);
+    warning.message += " (the file was over budget before the patch; what the patch added fits the budget)";
+    result.warnings.push_back(std::move(warning));
+  }
+}
+
 }  // namespace
 
 std::string_view status_name(EditStatus status) {
@@ -713,9 +735,9 @@ ApplyResult apply_patch(const SkillDir& skill, const std::string& name, const Pa
   auto provenance = follow_lines(read_provenance(skill), out.origins, out.skill);
   add_edit_blocks(provenance, out.origins, patch);
   if (options.budgets.overflow == OverflowPolicy::move_to_references)
-    result.moves = move_overflow(out.skill, provenance, options.budgets.skill_md);
+    result.moves = move_overflow(out.skill, provenance, options.budgets, &skill);
   write_provenance(out.skill, std::move(provenance));
-  result.problems = validate_skill(out.skill, name, options.budgets);
+  check_result(out.skill, name, options.budgets, skill, result);
   result.ok = result.problems.empty();
   if (!result.ok) {  // nothing is written: no edit is applied
     for (auto& edit : result.edits)
@@ -790,6 +812,7 @@ std::string format_apply_result(const ApplyResult& result, const Patch& patch) {
   }
   for (const auto& move : result.moves) text += move + "\n";
   for (const auto& problem : result.problems) text += "problem: " + format_problem(problem) + "\n";
+  for (const auto& warning : result.warnings) text += "warning: " + format_problem(warning) + "\n";
   return text;
 }
 
@@ -806,7 +829,8 @@ nlohmann::json apply_result_json(const ApplyResult& result, const Patch& patch) 
           {"failed", result.failed()},
           {"edits", edits},
           {"moves", result.moves},
-          {"problems", problems_json(result.problems)}};
+          {"problems", problems_json(result.problems)},
+          {"warnings", problems_json(result.warnings)}};
 }
 
 }  // namespace t2s::skill

@@ -16,22 +16,89 @@ Usage measure(std::string_view text) {
   return {split_lines(text).size(), text.size(), approximate_tokens(text)};
 }
 
-std::vector<std::string> over_budget(std::string_view text, const Limits& limits) {
+namespace {
+
+// One measure of a file against its limit (0: none). Body lines are held to "at most limit".
+struct Measure {
+  const char* name;
+  std::size_t used = 0, limit = 0;
+};
+
+std::vector<Measure> measures(std::string_view text, const Limits& limits) {
   const auto usage = measure(text);
+  return {{"lines", usage.lines, limits.lines},
+          {"bytes", usage.bytes, limits.bytes},
+          {"tokens (approximate)", usage.tokens, limits.tokens}};
+}
+
+// The measures of the file `path`: its budget, and for SKILL.md the specification's body length.
+std::vector<Measure> file_measures(std::string_view path, std::string_view text, const Budgets& budgets) {
+  const bool skill_md = path == kSkillMd;
+  auto out = measures(text, skill_md ? budgets.skill_md : budgets.reference);
+  if (skill_md) {
+    const auto lines = split_lines(text);
+    out.push_back({"body lines", lines.size() - body_begin(lines), kMaxBodyLines - 1});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> over_budget(std::string_view text, const Limits& limits) {
   std::vector<std::string> overflows;
-  const auto check = [&](std::size_t used, std::size_t limit, const char* unit) {
-    if (limit != 0 && used > limit)
-      overflows.push_back(std::to_string(used) + " " + unit + ", budget " + std::to_string(limit));
-  };
-  check(usage.lines, limits.lines, "lines");
-  check(usage.bytes, limits.bytes, "bytes");
-  check(usage.tokens, limits.tokens, "tokens (approximate)");
+  for (const auto& m : measures(text, limits))
+    if (m.limit != 0 && m.used > m.limit)
+      overflows.push_back(std::to_string(m.used) + " " + m.name + ", budget " + std::to_string(m.limit));
   return overflows;
 }
 
-bool skill_md_overflows(std::string_view skill_md, const Limits& limits) {
-  const auto lines = split_lines(skill_md);
-  return !over_budget(skill_md, limits).empty() || lines.size() - body_begin(lines) >= kMaxBodyLines;
+std::string Overrun::message() const {
+  const auto n = [](std::size_t value) { return std::to_string(value); };
+  if (body()) {
+    if (!before)
+      return "the body has " + n(used) + " lines; the specification recommends fewer than " + n(kMaxBodyLines) +
+             " (move material to references/)";
+    return "the body grew from " + n(*before) + " to " + n(used) + " lines: a body already over the specification's " +
+           n(kMaxBodyLines) + " lines may grow by fewer than " + n(kMaxBodyLines) + " (move material to references/)";
+  }
+  if (!before) return file + " has " + n(used) + " " + measure + ", budget " + n(limit);
+  return file + " grew from " + n(*before) + " to " + n(used) + " " + measure + ", more than its budget of " + n(limit) +
+         " (a file over budget at the start may grow by its budget)";
+}
+
+std::vector<Overrun> file_overruns(std::string_view path, std::string_view text, const Budgets& budgets,
+                                   const std::string* before) {
+  const auto now = file_measures(path, text, budgets);
+  std::vector<Measure> start;
+  bool grows = false;  // over budget at the start: held on what is added
+  if (before != nullptr) {
+    start = file_measures(path, *before, budgets);
+    grows = std::any_of(start.begin(), start.end(), [](const Measure& m) { return m.limit != 0 && m.used > m.limit; });
+  }
+  std::vector<Overrun> out;
+  for (std::size_t i = 0; i < now.size(); ++i) {
+    const auto& m = now[i];
+    if (m.limit == 0) continue;
+    Overrun overrun{std::string(path), m.name, m.used, m.limit, m.limit, std::nullopt, 0};
+    if (grows) {
+      overrun.allowed = start[i].used + m.limit;
+      overrun.before = start[i].used;
+    }
+    if (m.used <= overrun.allowed) continue;
+    if (overrun.body()) overrun.line = body_begin(split_lines(text)) + overrun.allowed + 1;
+    out.push_back(std::move(overrun));
+  }
+  return out;
+}
+
+std::vector<Overrun> overruns(const SkillDir& skill, const Budgets& budgets, const SkillDir* baseline) {
+  std::vector<Overrun> out;
+  for (const auto& [path, file] : skill.files) {
+    if (!is_markdown_file(path)) continue;
+    const auto found = file_overruns(path, file.bytes, budgets, baseline != nullptr ? baseline->text(path) : nullptr);
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
 }
 
 std::string relinked_for_references(const Document& doc, std::size_t line, const std::vector<Link>& links) {
@@ -100,12 +167,14 @@ Candidate least_supported(const Document& doc, const Provenance& provenance) {
 
 }  // namespace
 
-std::vector<std::string> move_overflow(SkillDir& skill, Provenance& provenance, const Limits& skill_md) {
+std::vector<std::string> move_overflow(SkillDir& skill, Provenance& provenance, const Budgets& budgets,
+                                       const SkillDir* baseline) {
   std::vector<std::string> notes;
   const std::string skill_path(kSkillMd);
+  const auto* before = baseline != nullptr ? baseline->text(skill_path) : nullptr;
   for (;;) {
     const auto* text = skill.text(skill_path);
-    if (text == nullptr || !skill_md_overflows(*text, skill_md)) break;
+    if (text == nullptr || file_overruns(skill_path, *text, budgets, before).empty()) break;
     const auto doc = parse_skill_file(skill_path, *text);
     const auto [chosen, support] = least_supported(doc, provenance);
     if (chosen == npos) break;

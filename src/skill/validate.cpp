@@ -34,8 +34,7 @@ bool has_xml_tag(std::string_view text) {
 
 class Checker {
  public:
-  Checker(const SkillDir& skill, std::string_view name, const Budgets& budgets)
-      : skill_(skill), name_(name), budgets_(budgets) {}
+  Checker(const SkillDir& skill, std::string_view name) : skill_(skill), name_(name) {}
 
   std::vector<Problem> run() {
     const auto* skill_md = skill_.text(kSkillMd);
@@ -54,13 +53,9 @@ class Checker {
         add(path, 0, "reference-name",
             "reference names are letters, digits, '.', '_' and '-', starting with a letter or digit, ending in .md");
       check_links(path, parse_skill_file(path, file.bytes));
-      check_budget(path, file.bytes, budgets_.reference);
       if (!nested && !mentioned_.contains(path))
         add(path, 0, "orphan-reference", "not mentioned in SKILL.md: references are loaded from SKILL.md links");
     }
-    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
-      return std::tie(a.file, a.line) < std::tie(b.file, b.line);
-    });
     return std::move(problems_);
   }
 
@@ -86,19 +81,13 @@ class Checker {
     const std::string file(kSkillMd);
     check_text(file, text);
     try {
-      const auto skill_md = parse_skill_md(text);
-      check_frontmatter(skill_md.frontmatter);
-      if (skill_md.body_lines() >= kMaxBodyLines)
-        add(file, skill_md.doc.body_begin + kMaxBodyLines, "body-lines",
-            "the body has " + std::to_string(skill_md.body_lines()) + " lines; the specification wants fewer than " +
-                std::to_string(kMaxBodyLines) + " (move material to references/)");
+      check_frontmatter(parse_skill_md(text).frontmatter);
     } catch (const SkillMdError& e) {
       add(file, e.line(), "frontmatter", e.reason());
     }
     const auto doc = parse_skill_file(file, text);
     for (const auto& mention : file_mentions(file, doc)) mentioned_.insert(mention.path);
     check_links(file, doc);
-    check_budget(file, text, budgets_.skill_md);
   }
 
   void check_frontmatter(const Frontmatter& frontmatter) {
@@ -178,13 +167,8 @@ class Checker {
       if (auto problem = link_problem(skill_, file, link.target)) add(file, link.line + 1, "link", std::move(*problem));
   }
 
-  void check_budget(const std::string& file, std::string_view text, const Limits& limits) {
-    for (const auto& overflow : over_budget(text, limits)) add(file, 0, "budget", file + " has " + overflow);
-  }
-
   const SkillDir& skill_;
   std::string name_;
-  const Budgets& budgets_;
   std::vector<Problem> problems_;
   std::set<std::string> mentioned_;
 };
@@ -207,26 +191,54 @@ std::optional<std::string> link_problem(const SkillDir& skill, std::string_view 
   return std::nullopt;
 }
 
-std::vector<Problem> validate_skill(const SkillDir& skill, std::string_view name, const Budgets& budgets) {
-  return Checker(skill, name, budgets).run();
+std::string_view severity_name(Severity severity) { return severity == Severity::warning ? "warning" : "error"; }
+
+Problem budget_problem(const Overrun& overrun, Severity severity) {
+  return {overrun.file, overrun.line, overrun.body() ? "body-lines" : "budget", overrun.message(), severity};
 }
 
-std::string format_problem(const Problem& problem) {
+Validation check_skill(const SkillDir& skill, std::string_view name, const Budgets& budgets) {
+  Validation validation;
+  validation.errors = Checker(skill, name).run();
+  for (const auto& overrun : overruns(skill, budgets))
+    validation.warnings.push_back(budget_problem(overrun, Severity::warning));
+  for (auto* list : {&validation.errors, &validation.warnings})
+    std::stable_sort(list->begin(), list->end(), [](const Problem& a, const Problem& b) {
+      return std::tie(a.file, a.line) < std::tie(b.file, b.line);
+    });
+  return validation;
+}
+
+std::vector<Problem> validate_skill(const SkillDir& skill, std::string_view name) { return check_skill(skill, name).errors; }
+
+namespace {
+
+std::string located(const Problem& problem, bool with_severity) {
   std::string text = problem.file;
   if (problem.line != 0) text.append(":").append(std::to_string(problem.line));
-  return text.append(": [").append(problem.rule).append("] ").append(problem.message);
+  text.append(": ");
+  if (with_severity && problem.severity == Severity::warning) text.append("warning: ");
+  return text.append("[").append(problem.rule).append("] ").append(problem.message);
 }
+
+}  // namespace
+
+std::string format_problem(const Problem& problem) { return located(problem, false); }
 
 std::string format_problems(const std::vector<Problem>& problems, std::string_view dir) {
   std::string text;
-  for (const auto& problem : problems) text.append(dir).append("/").append(format_problem(problem)).append("\n");
+  for (const auto& problem : problems) text.append(dir).append("/").append(located(problem, true)).append("\n");
   return text;
 }
 
 nlohmann::json problems_json(const std::vector<Problem>& problems) {
   auto list = nlohmann::json::array();
   for (const auto& problem : problems)
-    list.push_back({{"file", problem.file}, {"line", problem.line}, {"rule", problem.rule}, {"message", problem.message}});
+    list.push_back({{"file", problem.file},
+                    {"line", problem.line},
+                    {"rule", problem.rule},
+                    {"message", problem.message},
+                    {"severity", severity_name(problem.severity)}});
   return list;
 }
 

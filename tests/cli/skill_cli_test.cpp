@@ -59,21 +59,113 @@ TEST_F(SkillCli, ValidateExitsZeroForAValidSkillAndOneWithEveryProblemOtherwise)
                            dir + "/SKILL.md:4: [frontmatter-key] unknown key 'version'",
                            dir + "/SKILL.md:8: [link] link 'references/x.md' points to references/x.md, which does not exist",
                            dir + "/references/orphan.md: [orphan-reference]",
-                           "t2s: error: " + dir + ": not a valid skill (6 problems)"})
+                           "t2s: error: " + dir + ": not a valid skill (6 errors)"})
     EXPECT_TRUE(contains(invalid, line)) << line << "\n" << invalid.output;
+  EXPECT_FALSE(contains(invalid, "warning")) << invalid.output;
 
   const auto json = t2s_stdout("skill validate --json " + dir);
   EXPECT_EQ(json.status, 1);
   const auto report = nlohmann::json::parse(json.output);
   EXPECT_EQ(report["valid"], false);
-  EXPECT_EQ(report["problems"].size(), 6u);
-  EXPECT_EQ(report["problems"][0]["rule"], "name");
-  EXPECT_EQ(report["problems"][0]["line"], 2);
-  EXPECT_EQ(nlohmann::json::parse(t2s_stdout("skill validate --json " + skill("table-qa")).output)["valid"], true);
+  EXPECT_EQ(report["errors"].size(), 6u);
+  EXPECT_EQ(report["errors"][0]["rule"], "name");
+  EXPECT_EQ(report["errors"][0]["line"], 2);
+  EXPECT_EQ(report["errors"][0]["severity"], "error");
+  EXPECT_EQ(report["warnings"], nlohmann::json::array());
+  const auto table_qa = nlohmann::json::parse(t2s_stdout("skill validate --json " + skill("table-qa")).output);
+  EXPECT_EQ(table_qa["valid"], true);
+  EXPECT_EQ(table_qa["errors"].size(), 0u);
+  EXPECT_EQ(table_qa["warnings"].size(), 0u);
 
   const auto missing = t2s_run("skill validate " + path("nope"));
   EXPECT_EQ(missing.status, 2);
   EXPECT_TRUE(contains(missing, "nope"));
+}
+
+// Someone else's skill over the sizes the specification recommends (a SKILL.md of 711 lines and
+// ~11,000 tokens, a reference of 2,101 lines): valid, exit 0, every size reported as a warning.
+// With a specification error beside them it is invalid, and the two kinds stay apart.
+TEST_F(SkillCli, ValidateReportsBudgetOverrunsAsWarnings) {
+  std::string body = "\n# Long\n\nRead references/notes.md for the details.\n\n## Steps\n\n";
+  for (int i = 0; i < 700; ++i) body += "- Step " + std::to_string(i) + ": check the input, then write the result where asked.\n";
+  std::string notes = "# Notes\n";
+  for (int i = 0; i < 2100; ++i) notes += "- note " + std::to_string(i) + "\n";
+  write("long-skill/SKILL.md", "---\nname: long-skill\ndescription: A long hand-written skill. Use it in tests.\n---\n" + body);
+  write("long-skill/references/notes.md", notes);
+  const auto dir = path("long-skill");
+  const auto valid = t2s_run("skill validate " + dir);
+  EXPECT_EQ(valid.status, 0) << valid.output;
+  for (const auto& line : {dir + "/SKILL.md: warning: [budget] SKILL.md has 711 lines, budget 500\n",
+                           dir + "/SKILL.md: warning: [budget] SKILL.md has ",
+                           dir + "/SKILL.md:504: warning: [body-lines] the body has 707 lines; the specification "
+                                 "recommends fewer than 500 (move material to references/)\n",
+                           dir + "/references/notes.md: warning: [budget] references/notes.md has 2101 lines, budget 2000\n",
+                           dir + ": valid (4 warnings: sizes the specification recommends, not requires)\n"})
+    EXPECT_TRUE(contains(valid, line)) << line << "\n" << valid.output;
+  EXPECT_TRUE(contains(valid, "tokens (approximate), budget 5000\n")) << valid.output;
+
+  const auto json_run = t2s_stdout("skill validate --json " + dir);
+  EXPECT_EQ(json_run.status, 0) << json_run.output;
+  const auto report = nlohmann::json::parse(json_run.output);
+  EXPECT_EQ(report["valid"], true);
+  EXPECT_EQ(report["errors"].size(), 0u);
+  ASSERT_EQ(report["warnings"].size(), 4u);
+  for (const auto& warning : report["warnings"]) EXPECT_EQ(warning["severity"], "warning") << warning.dump();
+  EXPECT_EQ(report["warnings"][3]["file"], "references/notes.md");
+
+  // The same skill in a directory of another name: one error, the warnings still warnings.
+  write("misnamed/SKILL.md", t2s::test::read_text(dir + "/SKILL.md"));
+  write("misnamed/references/notes.md", notes);
+  const auto invalid = t2s_run("skill validate " + path("misnamed"));
+  EXPECT_EQ(invalid.status, 1) << invalid.output;
+  EXPECT_TRUE(contains(invalid, path("misnamed") + "/SKILL.md:2: [name] name 'long-skill' differs")) << invalid.output;
+  EXPECT_TRUE(contains(invalid, path("misnamed") + "/SKILL.md: warning: [budget] SKILL.md has 711 lines")) << invalid.output;
+  EXPECT_TRUE(contains(invalid, "t2s: error: " + path("misnamed") + ": not a valid skill (1 error, 4 warnings)"))
+      << invalid.output;
+  const auto invalid_json = nlohmann::json::parse(t2s_stdout("skill validate --json " + path("misnamed")).output);
+  EXPECT_EQ(invalid_json["valid"], false);
+  EXPECT_EQ(invalid_json["errors"].size(), 1u);
+  EXPECT_EQ(invalid_json["warnings"].size(), 4u);
+}
+
+// `skill apply` on that skill: a small patch deepens it (the budgets hold what the patch adds), a
+// patch adding more than the budget is refused, or moved to references/ with --overflow move.
+TEST_F(SkillCli, ApplyDeepensAnOverBudgetSkillWithinTheBudget) {
+  std::string body = "\n# Long\n\n## Steps\n\n";
+  for (int i = 0; i < 700; ++i) body += "- Step " + std::to_string(i) + ": check the input, then write the result where asked.\n";
+  write("in/long-skill/SKILL.md", "---\nname: long-skill\ndescription: A long hand-written skill. Use it in tests.\n---\n" + body);
+  const auto input = path("in/long-skill");
+  const auto before = t2s::test::snapshot(input);
+  const auto small = write("small.json", R"({"edits": [{"file": "SKILL.md", "op": "add_section", "target_section": "## Pitfalls",
+      "content": "- Check the sheet name before writing.\n", "support": ["t1", "t2"]}]})");
+  const auto out = path("out/long-skill");
+  const auto applied = t2s_run("skill apply " + input + " " + small + " -o " + out);
+  ASSERT_EQ(applied.status, 0) << applied.output;
+  EXPECT_TRUE(contains(applied, "warning: SKILL.md: [budget] SKILL.md has 713 lines, budget 500 (the file was over budget "
+                                "before the patch; what the patch added fits the budget)\n")) << applied.output;
+  EXPECT_TRUE(contains(applied, "wrote " + out + ": 1 of 1 edits applied")) << applied.output;
+  EXPECT_TRUE(t2s::test::read_text(out + "/SKILL.md").ends_with("\n\n## Pitfalls\n\n- Check the sheet name before writing.\n"));
+  EXPECT_EQ(t2s_run("skill validate " + out).status, 0);
+
+  std::string lines;
+  for (int i = 0; i < 600; ++i) lines += "- Extra step " + std::to_string(i) + ": check the input, then write the result.\\n";
+  const auto big = write("big.json", R"({"edits": [{"file": "SKILL.md", "op": "add_section", "target_section": "## More",
+      "content": ")" + lines + R"(", "support": ["t3"]}]})");
+  const auto refused = t2s_run("skill apply " + input + " " + big + " -o " + path("refused/long-skill"));
+  EXPECT_EQ(refused.status, 1) << refused.output;
+  EXPECT_TRUE(contains(refused, "problem: SKILL.md: [budget] SKILL.md grew from 709 to 1312 lines, more than its budget of 500"))
+      << refused.output;
+  EXPECT_TRUE(contains(refused, "the result is not a valid skill")) << refused.output;
+  EXPECT_FALSE(fs::exists(path("refused/long-skill")));
+
+  const auto moved = t2s_stdout("skill apply --overflow move --json " + input + " " + big + " -o " + path("moved/long-skill"));
+  ASSERT_EQ(moved.status, 0) << moved.output;
+  const auto result = nlohmann::json::parse(moved.output);
+  EXPECT_EQ(result["moves"], nlohmann::json::array({"moved '## More' (support 1) to references/more.md"}));
+  EXPECT_EQ(result["problems"].size(), 0u);
+  EXPECT_EQ(result["warnings"].size(), 3u);
+  EXPECT_TRUE(fs::exists(path("moved/long-skill/references/more.md")));
+  EXPECT_EQ(t2s::test::snapshot(input), before);
 }
 
 TEST_F(SkillCli, ApplyWritesAValidatedSkillWithProvenanceAndDiffExplainsIt) {

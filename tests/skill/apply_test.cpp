@@ -336,9 +336,11 @@ TEST(Apply, BudgetsRefuseOrMoveTheLeastSupportedSections) {
   EXPECT_EQ(in_reference->last_line, 42u);
   EXPECT_EQ(in_reference->support, std::vector<std::string>{"t4"});
 
-  // Nothing movable (only level-2 sections move) and still too big: refused.
-  const auto unmovable = demo("# Demo\n\n" + big + big);
-  const auto stuck = apply_patch(unmovable, "demo", patch_of({edit(Op::append_to_section, "# Demo", "- one more")}), options);
+  // Nothing movable (only level-2 sections move) and still too big: refused. (The input fits its
+  // budget: one over budget already would be held only on what the patch adds.)
+  const auto unmovable = demo("# Demo\n\n" + big);
+  ASSERT_LE(measure(*unmovable.text("SKILL.md")).lines, 60u);
+  const auto stuck = apply_patch(unmovable, "demo", patch_of({edit(Op::append_to_section, "# Demo", big)}), options);
   EXPECT_FALSE(stuck.ok);
   EXPECT_TRUE(stuck.moves.empty());
 
@@ -347,6 +349,85 @@ TEST(Apply, BudgetsRefuseOrMoveTheLeastSupportedSections) {
   const auto hopeless = apply_patch(skill, "demo", patch, options);
   EXPECT_FALSE(hopeless.ok);
   EXPECT_EQ(hopeless.moves.size(), 3u);
+}
+
+// `n` hand-written list lines of about 70 bytes each.
+std::string steps(int n, const std::string& what = "Step") {
+  std::string text;
+  for (int i = 0; i < n; ++i) text += "- " + what + " " + std::to_string(i) + ": check the input, then write the result where asked.\n";
+  return text;
+}
+
+// Deepening someone else's skill that is over budget (the way evolve starts from a hand-written
+// skill): what it had may stay, what a patch adds is held to the budget.
+TEST(Apply, AnOverBudgetSkillMayGrowByItsBudget) {
+  const auto skill = demo("# Long\n\nIntro.\n\n## Steps\n\n" + steps(700));
+  const auto& before = *skill.text("SKILL.md");
+  ASSERT_GT(measure(before).lines, 700u);
+  ASSERT_GT(measure(before).tokens, 10000u);
+
+  // A small addition goes through; the sizes the skill already exceeded are warnings.
+  auto small = patch_of({edit(Op::add_section, "## Pitfalls", "- Check the sheet name before writing.\n- Keep formulas.")});
+  small.edits[0].support = {"t1", "t2"};
+  const auto grown = apply_patch(skill, "demo", small);
+  ASSERT_TRUE(grown.ok) << format_apply_result(grown, small);
+  EXPECT_TRUE(grown.problems.empty());
+  ASSERT_EQ(grown.warnings.size(), 3u) << format_apply_result(grown, small);
+  for (const auto& warning : grown.warnings) {
+    EXPECT_EQ(warning.severity, Severity::warning);
+    EXPECT_NE(warning.message.find("the file was over budget before the patch"), std::string::npos) << warning.message;
+  }
+  const auto report = format_apply_result(grown, small);
+  EXPECT_NE(report.find("warning: SKILL.md: [budget] SKILL.md has 715 lines, budget 500 (the file was over budget"),
+            std::string::npos) << report;
+  EXPECT_NE(report.find("warning: SKILL.md:504: [body-lines] the body has 711 lines"), std::string::npos) << report;
+  EXPECT_EQ(apply_result_json(grown, small)["warnings"].size(), 3u);
+  EXPECT_TRUE(validate_skill(grown.skill, "demo").empty());
+  EXPECT_TRUE(grown.skill.text("SKILL.md")->starts_with(before)) << "the hand-written text is kept as it was";
+
+  // An addition larger than the budget (600 lines, ~10,000 tokens) is refused...
+  auto big = patch_of({edit(Op::add_section, "## More steps", steps(600, "Extra"))});
+  big.edits[0].support = {"t3"};
+  const auto refused = apply_patch(skill, "demo", big);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.edits[0].status, EditStatus::not_applied);
+  std::vector<std::string> rules;
+  for (const auto& problem : refused.problems) rules.push_back(problem.rule);
+  EXPECT_EQ(rules, (std::vector<std::string>{"budget", "budget", "body-lines"})) << format_apply_result(refused, big);
+  const auto refusal = format_apply_result(refused, big);
+  EXPECT_NE(refusal.find("problem: SKILL.md: [budget] SKILL.md grew from 710 to 1313 lines, more than its budget of 500"),
+            std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("tokens (approximate), more than its budget of 5000"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("problem: SKILL.md:1210: [body-lines] the body grew from 706 to 1309 lines"), std::string::npos)
+      << refusal;
+
+  // ...or, with the move policy, moved to references/: SKILL.md keeps a pointer to it, and the
+  // hand-written sections never move.
+  ApplyOptions move;
+  move.budgets.overflow = OverflowPolicy::move_to_references;
+  const auto moved = apply_patch(skill, "demo", big, move);
+  ASSERT_TRUE(moved.ok) << format_apply_result(moved, big);
+  EXPECT_EQ(moved.moves, std::vector<std::string>{"moved '## More steps' (support 1) to references/more-steps.md"});
+  EXPECT_EQ(*moved.skill.text("SKILL.md"), before + "\n## More steps\n\nSee [More steps](references/more-steps.md).\n");
+  EXPECT_EQ(measure(*moved.skill.text("references/more-steps.md")).lines, 602u);
+  EXPECT_TRUE(validate_skill(moved.skill, "demo").empty());
+}
+
+// A skill within its budgets (every skill trace2skill drafts) stays within them: no growth allowance.
+TEST(Apply, ASkillWithinBudgetKeepsTheStrictGate) {
+  const auto skill = demo("# Demo\n\n## Steps\n\n" + steps(280));
+  ApplyOptions options;
+  options.budgets.skill_md = {300, 0, 0};
+  ASSERT_EQ(measure(*skill.text("SKILL.md")).lines, 288u);
+  const auto more = [](int n) { return patch_of({edit(Op::append_to_section, "## Steps", steps(n, "More"))}); };
+  const auto fits = apply_patch(skill, "demo", more(12), options);
+  EXPECT_TRUE(fits.ok) << format_apply_result(fits, more(12));
+  EXPECT_TRUE(fits.warnings.empty());
+  const auto refused = apply_patch(skill, "demo", more(13), options);
+  EXPECT_FALSE(refused.ok);
+  ASSERT_EQ(refused.problems.size(), 1u) << format_apply_result(refused, more(13));
+  EXPECT_EQ(refused.problems[0].message, "SKILL.md has 301 lines, budget 300");
+  EXPECT_TRUE(refused.warnings.empty());
 }
 
 // A moved section's links still point to the same files from references/, and a reference only it

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "skill_test_util.hpp"
+#include "t2s/skill/markdown.hpp"
 #include "t2s/skill/validate.hpp"
 
 namespace {
@@ -17,13 +18,23 @@ SkillDir skill_with(const std::string& frontmatter, const std::string& body = kB
 
 const std::string kValid = "name: demo\ndescription: Does demo things. Use it for demos.\n";
 
-// "rule@line: message" for each problem: compact to compare.
-std::vector<std::string> problems_of(const SkillDir& skill, const std::string& name = "demo",
-                                     const Budgets& budgets = {}) {
+// "rule@file:line: message" for each problem: compact to compare.
+std::vector<std::string> compact(const std::vector<Problem>& problems) {
   std::vector<std::string> out;
-  for (const auto& p : validate_skill(skill, name, budgets))
-    out.push_back(p.rule + "@" + p.file + ":" + std::to_string(p.line) + ": " + p.message);
+  for (const auto& p : problems) out.push_back(p.rule + "@" + p.file + ":" + std::to_string(p.line) + ": " + p.message);
   return out;
+}
+
+// The errors: what makes a skill invalid.
+std::vector<std::string> problems_of(const SkillDir& skill, const std::string& name = "demo") {
+  return compact(validate_skill(skill, name));
+}
+
+// The warnings: sizes over the budgets, which never make a skill invalid.
+std::vector<std::string> warnings_of(const SkillDir& skill, const std::string& name = "demo", const Budgets& budgets = {}) {
+  const auto validation = check_skill(skill, name, budgets);
+  for (const auto& w : validation.warnings) EXPECT_EQ(w.severity, Severity::warning) << w.message;
+  return compact(validation.warnings);
 }
 
 // Whether some problem has this rule and its message contains `text`.
@@ -104,15 +115,19 @@ TEST(Validate, DescriptionAndOptionalFields) {
             std::vector<std::string>{});
 }
 
-TEST(Validate, BodyUnder500Lines) {
+// The specification recommends a body under 500 lines: a longer one is a warning, not an error.
+TEST(Validate, BodyUnder500LinesIsAWarning) {
   std::string body;
   for (int i = 0; i < 499; ++i) body += "line\n";
   const Budgets unlimited{{0, 0, 0}, {0, 0, 0}, OverflowPolicy::refuse};
-  EXPECT_EQ(problems_of(skill_with(kValid, body), "demo", unlimited), std::vector<std::string>{});
-  EXPECT_TRUE(has(problems_of(skill_with(kValid, body + "one more\n"), "demo", unlimited), "body-lines",
-                  "SKILL.md:504: the body has 500 lines; the specification wants fewer than 500"));
+  EXPECT_EQ(warnings_of(skill_with(kValid, body), "demo", unlimited), std::vector<std::string>{});
+  const auto longer = skill_with(kValid, body + "one more\n");
+  EXPECT_EQ(problems_of(longer), std::vector<std::string>{});
+  EXPECT_EQ(warnings_of(longer, "demo", unlimited),
+            std::vector<std::string>{"body-lines@SKILL.md:504: the body has 500 lines; the specification recommends "
+                                     "fewer than 500 (move material to references/)"});
+  EXPECT_TRUE(check_skill(longer, "demo", unlimited).valid());
 }
-
 TEST(Validate, LinksReferencesAndOrphans) {
   auto skill = skill_with(kValid,
                           "\n# Demo\n\nSee [a](references/a.md), [gone](references/gone.md), [abs](/etc/passwd),\n"
@@ -153,19 +168,127 @@ TEST(Validate, ReferenceNames) {
                           "starting with a letter or digit, ending in .md"}));
 }
 
-TEST(Validate, Budgets) {
+TEST(Validate, BudgetsAreWarnings) {
   std::string body = "\n# Demo\n\n";
   for (int i = 0; i < 100; ++i) body += "A line of guidance that takes some room in the prompt.\n";
   Budgets budgets;
   budgets.skill_md = {50, 4000, 1000};
-  const auto problems = problems_of(skill_with(kValid, body), "demo", budgets);
-  EXPECT_TRUE(has(problems, "budget", "SKILL.md has 107 lines, budget 50"));
-  EXPECT_TRUE(has(problems, "budget", "bytes, budget 4000"));
-  EXPECT_TRUE(has(problems, "budget", "tokens (approximate), budget 1000"));
-  auto skill = skill_with(kValid, "\n# Demo\n\nSee references/r.md.\n");
-  skill.files["references/r.md"] = {std::string(100, 'x') + "\n", false};
+  const auto skill = skill_with(kValid, body);
+  const auto warnings = warnings_of(skill, "demo", budgets);
+  EXPECT_TRUE(has(warnings, "budget", "SKILL.md has 107 lines, budget 50"));
+  EXPECT_TRUE(has(warnings, "budget", "bytes, budget 4000"));
+  EXPECT_TRUE(has(warnings, "budget", "tokens (approximate), budget 1000"));
+  EXPECT_EQ(warnings.size(), 3u);
+  EXPECT_EQ(problems_of(skill), std::vector<std::string>{});
+  auto with_reference = skill_with(kValid, "\n# Demo\n\nSee references/r.md.\n");
+  with_reference.files["references/r.md"] = {std::string(100, 'x') + "\n", false};
   budgets.reference = {0, 50, 0};
-  EXPECT_TRUE(has(problems_of(skill, "demo", budgets), "budget", "references/r.md has 101 bytes, budget 50"));
+  EXPECT_EQ(warnings_of(with_reference, "demo", budgets),
+            std::vector<std::string>{"budget@references/r.md:0: references/r.md has 101 bytes, budget 50"});
+}
+
+// Someone else's skill far over the recommended sizes (a 700-line SKILL.md of ~9,000 tokens) is
+// valid: every size is a warning. A specification error beside them still makes it invalid, and
+// errors and warnings stay apart.
+TEST(Validate, AnOverBudgetForeignSkillIsValidWithWarnings) {
+  std::string body = "\n# Long\n\n## Steps\n\n";
+  for (int i = 0; body.size() < 36000 || i < 695; ++i)
+    body += "- Step " + std::to_string(i) + ": check the input, then write the result where the user asked.\n";
+  const auto skill = skill_with("name: long-skill\ndescription: A long hand-written skill. Use it in tests.\n", body);
+  ASSERT_GT(split_lines(*skill.text("SKILL.md")).size(), 700u);
+  const auto validation = check_skill(skill, "long-skill");
+  EXPECT_TRUE(validation.valid()) << format_problems(validation.errors, "long-skill");
+  const auto warnings = compact(validation.warnings);
+  ASSERT_EQ(warnings.size(), 3u) << ::testing::PrintToString(warnings);
+  EXPECT_TRUE(has(warnings, "body-lines", "SKILL.md:504: the body has"));
+  EXPECT_TRUE(has(warnings, "budget", "lines, budget 500"));
+  EXPECT_TRUE(has(warnings, "budget", "tokens (approximate), budget 5000"));
+  EXPECT_TRUE(validate_skill(skill, "long-skill").empty());
+
+  const auto misnamed = check_skill(skill, "other-name");
+  EXPECT_FALSE(misnamed.valid());
+  EXPECT_EQ(compact(misnamed.errors),
+            std::vector<std::string>{"name@SKILL.md:2: name 'long-skill' differs from the directory name 'other-name'"});
+  EXPECT_EQ(misnamed.warnings.size(), 3u);
+  for (const auto& error : misnamed.errors) EXPECT_EQ(error.severity, Severity::error);
+  const auto text = format_problems(misnamed.warnings, "skills/other-name");
+  EXPECT_NE(text.find("skills/other-name/SKILL.md: warning: [budget] SKILL.md has "), std::string::npos) << text;
+  EXPECT_EQ(format_problems(misnamed.errors, "skills/other-name").find("warning"), std::string::npos);
+  EXPECT_EQ(problems_json(misnamed.warnings)[0]["severity"], "warning");
+  EXPECT_EQ(problems_json(misnamed.errors)[0]["severity"], "error");
+}
+
+// `n` lines of text ("- item 0\n" ...).
+std::string items(int n, int from = 0) {
+  std::string text;
+  for (int i = from; i < from + n; ++i) text += "- item " + std::to_string(i) + "\n";
+  return text;
+}
+
+// With a baseline, a file that fit its budget must still fit it, while a file that started over
+// budget is held on what was added: in every measure, by at most its budget.
+TEST(Budget, OverrunsRelativeToABaseline) {
+  Budgets budgets;
+  budgets.skill_md = {100, 0, 0};
+  const std::string head = "---\nname: demo\ndescription: d\n---\n";
+  const std::string fits = head + items(90), long_file = head + items(300);
+
+  // No baseline, or a baseline within budget: the whole file is held to the budget.
+  auto found = file_overruns("SKILL.md", head + items(97), budgets, &fits);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].used, 101u);
+  EXPECT_EQ(found[0].allowed, 100u);
+  EXPECT_FALSE(found[0].before.has_value());
+  EXPECT_EQ(found[0].message(), "SKILL.md has 101 lines, budget 100");
+  EXPECT_EQ(file_overruns("SKILL.md", head + items(97), budgets).size(), 1u);
+  EXPECT_TRUE(file_overruns("SKILL.md", head + items(96), budgets, &fits).empty());
+
+  // A baseline over budget (304 lines): it may keep them and grow by up to 100 more.
+  EXPECT_TRUE(file_overruns("SKILL.md", long_file, budgets, &long_file).empty());
+  EXPECT_TRUE(file_overruns("SKILL.md", head + items(400), budgets, &long_file).empty());
+  EXPECT_TRUE(file_overruns("SKILL.md", head + items(150), budgets, &long_file).empty()) << "shrinking passes";
+  found = file_overruns("SKILL.md", head + items(401), budgets, &long_file);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].before, 304u);
+  EXPECT_EQ(found[0].allowed, 404u);
+  EXPECT_EQ(found[0].message(),
+            "SKILL.md grew from 304 to 405 lines, more than its budget of 100 (a file over budget at the start may grow "
+            "by its budget)");
+  // Without the baseline the same file is simply over budget.
+  EXPECT_EQ(file_overruns("SKILL.md", head + items(401), budgets)[0].message(), "SKILL.md has 405 lines, budget 100");
+
+  // Over budget in one measure (tokens) is over budget: every measure is then held on its growth.
+  Budgets tokens = budgets;
+  tokens.skill_md = {100, 0, 200};
+  const std::string wordy = head + std::string(1200, 'w') + "\n" + items(90);
+  EXPECT_TRUE(file_overruns("SKILL.md", wordy + items(60, 90), tokens, &wordy).empty());
+  const std::string small = head + items(10);
+  found = file_overruns("SKILL.md", wordy + items(60, 90), tokens, &small);
+  EXPECT_EQ(found.size(), 2u) << "against a baseline within budget, the same text breaks both limits";
+
+  // The specification's body rule, relative the same way, names the first line past the limit.
+  Budgets unlimited{{0, 0, 0}, {0, 0, 0}, OverflowPolicy::refuse};
+  const std::string long_body = head + items(600);
+  EXPECT_TRUE(file_overruns("SKILL.md", head + items(1099), unlimited, &long_body).empty());
+  found = file_overruns("SKILL.md", head + items(1100), unlimited, &long_body);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_TRUE(found[0].body());
+  EXPECT_EQ(found[0].line, 1104u) << "the 1100th line of the body";
+  EXPECT_EQ(found[0].message(), "the body grew from 600 to 1100 lines: a body already over the specification's 500 "
+                                "lines may grow by fewer than 500 (move material to references/)");
+
+  // A new file (no version at the start) is held to its budget; the reference budget for references.
+  budgets.reference = {0, 0, 10};
+  SkillDir before, after;
+  before.files["SKILL.md"] = {long_file, false};
+  after.files["SKILL.md"] = {head + items(310), false};
+  after.files["references/new.md"] = {std::string(41, 'x'), false};
+  after.files["scripts/run.sh"] = {std::string(1000, 'x'), true};
+  const auto all = overruns(after, budgets, &before);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].file, "references/new.md");
+  EXPECT_EQ(all[0].message(), "references/new.md has 11 tokens (approximate), budget 10");
+  EXPECT_EQ(overruns(after, budgets).size(), 2u);
 }
 
 TEST(Validate, ReportsAreSortedAndMachineReadable) {

@@ -67,8 +67,12 @@
 //
 // Atomic (default): any failed check fails the whole patch; the result lists every failed edit
 // and why, the others as not applied. Partial: failed edits are skipped (and whatever depends on
-// them fails in turn) and the rest is applied. Either way the output is then held to the budgets
-// (skill/budget) and the validator (skill/validate); a skill that does not pass is not written.
+// them fails in turn) and the rest is applied. Either way the output is then held to the validator
+// (skill/validate: its errors) and to the budgets relative to the input (skill/budget overruns with
+// the input as baseline): a file that fit its budgets must still fit them, and a file that was over
+// budget already (a long hand-written SKILL.md) may grow by at most its budget. So a patch can deepen
+// someone else's long skill, while every skill trace2skill drafts stays within the budgets. A skill
+// that does not pass is not written. The input's own overruns that the output keeps are warnings.
 #pragma once
 
 #include <filesystem>
@@ -101,7 +105,8 @@ struct ApplyResult {
   bool ok = false;                   // the output skill is complete and valid
   std::vector<EditResult> edits;     // one per edit of the patch
   std::vector<std::string> moves;    // budget moves made (move_to_references)
-  std::vector<Problem> problems;     // validation problems of the output
+  std::vector<Problem> problems;     // why the output is refused: validation errors, budget overruns
+  std::vector<Problem> warnings;     // budgets the output exceeds within what it may (over at the start)
   SkillDir skill;                    // the output, provenance sidecar included (meaningful when ok)
 
   std::size_t applied() const;
@@ -123,7 +128,8 @@ ApplyResult apply_patch(const SkillDir& skill, const std::string& name, const Pa
 ApplyResult apply_patch_to_directory(const std::filesystem::path& input, const Patch& patch,
                                      const std::filesystem::path& output, const ApplyOptions& options = {});
 
-// One line per edit ("edits[1] failed: insert_after SKILL.md: ..."), then moves and problems.
+// One line per edit ("edits[1] failed: insert_after SKILL.md: ..."), then moves, problems ("problem:
+// SKILL.md:3: [name] ...") and warnings ("warning: SKILL.md: [budget] ...").
 std::string format_apply_result(const ApplyResult& result, const Patch& patch);
 nlohmann::json apply_result_json(const ApplyResult& result, const Patch& patch);
 
