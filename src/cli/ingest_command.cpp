@@ -23,7 +23,8 @@ struct IngestArgs {
   std::size_t max_messages = 20;
 };
 
-nlohmann::json summary_json(const store::IngestSummary& s, double seconds) {
+nlohmann::json summary_json(const store::IngestSummary& s, const std::vector<std::string>& label_warnings,
+                            double seconds) {
   nlohmann::json inputs = nlohmann::json::array();
   for (const auto& input : s.inputs)
     inputs.push_back({{"file", input.file.string()},
@@ -41,6 +42,7 @@ nlohmann::json summary_json(const store::IngestSummary& s, double seconds) {
           {"successes", s.successes},
           {"failures", s.failures},
           {"unlabelled", s.unlabelled},
+          {"label_warnings", label_warnings},
           {"input_bytes", s.input_bytes},
           {"output", s.output.string()},
           {"output_bytes", s.output_bytes},
@@ -126,8 +128,16 @@ void run_ingest(IngestArgs args, const CLI::App& command, Context& context) {
     context.err() << "warning: ... and " << problems - args.max_messages << " more problems"
                   << (summary.quarantine.empty() ? "" : " (bad records are in " + summary.quarantine.string() + ")")
                   << "\n";
+  // Not counted against --max-messages: a store evolve cannot learn from must not pass unnoticed.
+  const auto labels =
+      store::label_warnings(summary.output.string(), summary.successes, summary.failures, summary.unlabelled);
+  const auto warn_labels = [&] {
+    context.out().flush();  // after the summary, as the last thing a user sees
+    for (const auto& warning : labels) context.err() << "warning: " << warning << "\n";
+  };
   if (args.json) {
-    context.out() << json_text(summary_json(summary, seconds)) << "\n";
+    context.out() << json_text(summary_json(summary, labels, seconds)) << "\n";
+    warn_labels();
     return;
   }
   auto& out = context.out();
@@ -147,6 +157,7 @@ void run_ingest(IngestArgs args, const CLI::App& command, Context& context) {
       << ")\n";
   if (!summary.quarantine.empty())
     out << "quarantined records: " << summary.quarantine.string() << "\n";
+  warn_labels();
 }
 
 }  // namespace

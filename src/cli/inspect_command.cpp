@@ -9,6 +9,7 @@
 #include "t2s/skill/provenance.hpp"
 #include "t2s/skill/skill_dir.hpp"
 #include "t2s/skill/validate.hpp"
+#include "t2s/store/ingest.hpp"
 #include "t2s/store/run_archive.hpp"
 #include "t2s/store/summary.hpp"
 
@@ -156,9 +157,16 @@ void run_inspect(const InspectArgs& args, Context& context) {
     into.merge(other);
   });
   if (!total) return;
-  const auto report = store::report(*total, trajectory_store);
-  context.out() << (args.json ? report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
-                              : store::format_report(report));
+  auto report = store::report(*total, trajectory_store);
+  // What the labels lack for evolve's analysts, the same lines `t2s ingest` warned with.
+  const auto labels = store::label_warnings(args.file, total->successes, total->failures, total->unlabelled);
+  report["label_warnings"] = labels;
+  if (args.json) {
+    context.out() << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
+  }
+  context.out() << store::format_report(report);
+  for (const auto& warning : labels) context.out() << "warning: " << warning << "\n";
 }
 
 }  // namespace

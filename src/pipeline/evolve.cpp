@@ -1130,7 +1130,7 @@ void EvolveRun::finish(const std::string& root_text) {
   archive.skill_name = skill_name_;
   archive.skill_valid = true;
   for (const auto& [path, file] : result.files) archive.skill_files.emplace_back(path, file.bytes);
-  archive.validation = skill::problems_json(applied.problems).dump();
+  archive.validation = skill::problems_json(applied.warnings).dump();  // a refused patch has thrown: only warnings remain
   metrics_["apply_s"] = seconds_since(phase);
   metrics_["peak_rss_mb_rank0"] = peak_rss_mb();
   metrics_["total_s"] = seconds_since(started_);
@@ -1158,6 +1158,7 @@ void EvolveRun::finish(const std::string& root_text) {
          << summary_.tokens << " tokens; " << summary_.merge_fallbacks << " merge node(s) fell back to the deterministic merge\n";
   out_ << "\nSkill:   " << summary_.skill_dir.string() << " (valid; " << summary_.promoted << " lesson(s) in SKILL.md, "
        << summary_.moved << " in " << policy.references_file << ", " << summary_.dropped << " dropped)\n";
+  for (const auto& warning : applied.warnings) out_ << "warning: " << skill::format_problem(warning) << "\n";
   out_ << "Archive: " << summary_.archive.string() << "  (t2s inspect " << summary_.archive.string() << ")\n";
   write_run_summary(job_.output,
                     {"evolve",

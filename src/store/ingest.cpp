@@ -277,4 +277,31 @@ IngestSummary ingest(const std::vector<fs::path>& inputs, const IngestOptions& o
   return summary;
 }
 
+std::vector<std::string> label_warnings(const std::string& store, std::uint64_t successes, std::uint64_t failures,
+                                        std::uint64_t unlabelled) {
+  std::vector<std::string> warnings;
+  const std::uint64_t labelled = successes + failures, total = labelled + unlabelled;
+  if (total == 0) return warnings;
+  const std::string how =
+      "add a top-level \"success\" (true/false) or \"reward\" (0 to 1) to each record, or an \"outcome\" "
+      "object (README: Labels)";
+  if (labelled == 0) {
+    warnings.push_back(store + " has no outcome labels: " + std::to_string(unlabelled) + " of " + std::to_string(total) +
+                       " trajectories are unlabelled; the stats, success and error analysts need labels; " + how);
+    return warnings;
+  }
+  if (unlabelled > 0)
+    warnings.push_back(store + ": " + std::to_string(unlabelled) + " of " + std::to_string(total) +
+                       " trajectories are unlabelled; the analysts skip them; " + how);
+  if (failures == 0)
+    warnings.push_back(store + " has only one outcome: all " + std::to_string(labelled) +
+                       " labelled trajectories succeeded, none failed; the stats analyst needs both outcomes and "
+                       "the error analysts need failures");
+  else if (successes == 0)
+    warnings.push_back(store + " has only one outcome: all " + std::to_string(labelled) +
+                       " labelled trajectories failed, none succeeded; the stats analyst needs both outcomes and "
+                       "the success analysts need successes");
+  return warnings;
+}
+
 }  // namespace t2s::store

@@ -121,8 +121,11 @@ bool looks_like_our_id(std::string_view id) {
          });
 }
 
-Outcome parse_outcome(element e, std::string_view path) {
+// `reward_given` (when not null) is set when the object names its reward rather than taking the
+// default of its verdict.
+Outcome parse_outcome(element e, std::string_view path, bool* reward_given = nullptr) {
   Outcome outcome;
+  if (reward_given != nullptr) *reward_given = false;
   if (e.is_null()) return outcome;
   const auto object = detail::expect_object(e, path);
   auto success = detail::field(object, "success");
@@ -137,7 +140,9 @@ Outcome parse_outcome(element e, std::string_view path) {
   for (auto [key, member] : object) {
     const std::string where = std::string(path) + "." + std::string(key);
     if (key == "reward") {
-      if (!member.is_null()) outcome.reward = detail::expect_number(member, where);
+      if (member.is_null()) continue;
+      outcome.reward = detail::expect_number(member, where);
+      if (reward_given != nullptr) *reward_given = true;
     } else if (key == "detail") {
       outcome.detail = detail::to_json(member);
     } else if (key != "success") {
@@ -145,6 +150,123 @@ Outcome parse_outcome(element e, std::string_view path) {
     }
   }
   return outcome;
+}
+
+// ----------------------------------------------------------------------------- top-level labels
+//
+// The label fields users write at the top level of an OpenAI JSONL record, instead of (or beside)
+// an `outcome` object. The names and the rules are the README's ("Labels"): a verdict field says
+// pass or fail; a reward field is a number from 0 to 1 that means success exactly at 1, the rule
+// the tau-bench and Harbor readers apply to their rewards. A field of a label name whose value is
+// of no label shape is an error, not a guess; so are labels of one record that disagree.
+
+enum class LabelKind { verdict, reward };
+
+std::optional<LabelKind> label_field(std::string_view key) {
+  if (key == "reward" || key == "score") return LabelKind::reward;
+  if (key.starts_with("is_")) key.remove_prefix(3);
+  for (std::string_view name : {"success", "succeeded", "passed", "resolved", "solved", "correct"})
+    if (key == name) return LabelKind::verdict;
+  return std::nullopt;
+}
+
+// A verdict written as a word, in any case; nullopt when the word is none of these.
+std::optional<bool> verdict_word(std::string_view word) {
+  std::string lower(word.substr(0, 16));
+  if (word.size() > lower.size()) return std::nullopt;
+  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (std::string_view yes : {"true", "yes", "pass", "passed", "success", "correct", "resolved", "solved"})
+    if (lower == yes) return true;
+  for (std::string_view no : {"false", "no", "fail", "failed", "failure", "incorrect", "unresolved", "unsolved"})
+    if (lower == no) return false;
+  return std::nullopt;
+}
+
+// One label a record carries: a top-level field, or its outcome object's success or reward.
+struct Label {
+  std::string field;  // "success", "outcome.reward"
+  std::string shown;  // the value as written, for messages
+  std::optional<bool> verdict;
+  std::optional<double> reward;
+  bool verdict_from_reward = false;  // the verdict is the reward's (success only at 1)
+};
+
+std::string shown_value(element value) { return abbreviate(detail::to_json(value).dump(), 40); }
+
+// Reads the top-level label field `key`; nullopt when it is null (no label, like "outcome": null).
+std::optional<Label> read_label(std::string_view key, LabelKind kind, element value) {
+  if (value.is_null()) return std::nullopt;
+  Label label{std::string(key), shown_value(value), std::nullopt, std::nullopt, false};
+  if (kind == LabelKind::reward) {
+    double reward = 0;
+    if (!value.is_number() || value.get_double().get(reward) != simdjson::SUCCESS)
+      throw RecordError("field \"" + label.field + "\": expected a number from 0 to 1, got " +
+                        std::string(detail::type_name(value.type())) + " " + label.shown);
+    if (!(reward >= 0.0 && reward <= 1.0))
+      throw RecordError("field \"" + label.field + "\": " + label.shown + " is outside 0 to 1 (a top-level " +
+                        label.field + " is read on a 0-1 scale, success at 1; write other scales as "
+                        "\"outcome\": {\"success\": ..., \"reward\": ...})");
+    label.reward = reward;
+    label.verdict = reward >= 1.0;
+    label.verdict_from_reward = true;
+    return label;
+  }
+  bool flag = false;
+  double number = 0;
+  std::string_view word;
+  if (value.get_bool().get(flag) == simdjson::SUCCESS) {
+    label.verdict = flag;
+  } else if (value.is_number() && value.get_double().get(number) == simdjson::SUCCESS && (number == 0 || number == 1)) {
+    label.verdict = number == 1;
+  } else if (value.get_string().get(word) == simdjson::SUCCESS && verdict_word(word)) {
+    label.verdict = verdict_word(word);
+  } else {
+    throw RecordError("field \"" + label.field + "\": a label field holds true/false, 0/1 or a verdict word such as "
+                      "\"pass\"/\"fail\", not " + std::string(detail::type_name(value.type())) + " " + label.shown +
+                      " (rename the field if it is no label)");
+  }
+  return label;
+}
+
+std::string describe(const Label& label) { return "\"" + label.field + "\": " + label.shown; }
+
+// Sets the trajectory's outcome from its top-level labels and its outcome object (already in
+// `t.outcome`), which must all agree: one verdict, and one reward where rewards are given.
+void apply_labels(std::vector<Label>& labels, Trajectory& t, bool outcome_reward_given) {
+  if (t.outcome.labelled) {  // first, so that messages name it first
+    std::vector<Label> object;
+    object.push_back({"outcome.success", t.outcome.success ? "true" : "false", t.outcome.success, std::nullopt, false});
+    if (outcome_reward_given)
+      object.push_back({"outcome.reward", abbreviate(nlohmann::json(t.outcome.reward).dump(), 40), std::nullopt,
+                        t.outcome.reward, false});
+    labels.insert(labels.begin(), std::make_move_iterator(object.begin()), std::make_move_iterator(object.end()));
+  }
+  const Label* verdict = nullptr;
+  const Label* reward = nullptr;
+  for (const Label& label : labels) {
+    if (label.verdict) {
+      if (verdict == nullptr) {
+        verdict = &label;
+      } else if (*label.verdict != *verdict->verdict) {
+        const bool by_reward = label.verdict_from_reward || verdict->verdict_from_reward;
+        throw RecordError("conflicting labels: " + describe(*verdict) + " says " +
+                          (*verdict->verdict ? "success" : "failure") + " but " + describe(label) + " says " +
+                          (*label.verdict ? "success" : "failure") +
+                          (by_reward ? " (a reward or score means success only at 1)" : "") +
+                          "; the labels of a record must agree");
+      }
+    }
+    if (label.reward) {
+      if (reward == nullptr)
+        reward = &label;
+      else if (*label.reward != *reward->reward)
+        throw RecordError("conflicting labels: " + describe(*reward) + " and " + describe(label) +
+                          " are different rewards; the labels of a record must agree");
+    }
+  }
+  t.outcome.labelled = true;
+  t.outcome.success = *verdict->verdict;  // every label kind gives a verdict
+  t.outcome.reward = reward != nullptr ? *reward->reward : (t.outcome.success ? 1.0 : 0.0);
 }
 
 Task parse_task(element e, std::string_view path) {
@@ -181,7 +303,8 @@ void parse_openai_record(element root, Trajectory& t) {
   t.outcome = {};
   t.task = {};
   t.meta = nullptr;
-  bool has_messages = false;
+  bool has_messages = false, outcome_reward_given = false;
+  std::vector<Label> labels;  // top-level label fields; allocates only when there are some
   nlohmann::json unknown = nlohmann::json::object();
   for (auto [key, value] : object) {
     if (key == "messages") {
@@ -198,7 +321,7 @@ void parse_openai_record(element root, Trajectory& t) {
     } else if (key == "attempt") {
       t.attempt = detail::expect_integer(value, key);
     } else if (key == "outcome") {
-      t.outcome = parse_outcome(value, key);
+      t.outcome = parse_outcome(value, key, &outcome_reward_given);
     } else if (key == "task") {
       t.task = parse_task(value, key);
     } else if (key == "meta") {
@@ -209,11 +332,14 @@ void parse_openai_record(element root, Trajectory& t) {
       }
     } else if (key == "id" && value.is_string() && looks_like_our_id(value.get_string().value_unsafe())) {
       continue;  // our own content id from `t2s export`: derived again from the content
+    } else if (auto kind = label_field(key)) {
+      if (auto label = read_label(key, *kind, value)) labels.push_back(std::move(*label));
     } else {
       unknown[std::string(key)] = detail::to_json(value);
     }
   }
   if (!has_messages) throw RecordError("field \"messages\" is missing");
+  if (!labels.empty()) apply_labels(labels, t, outcome_reward_given);
   for (auto& [key, value] : unknown.items()) {
     if (t.meta.contains(key))
       throw RecordError("top-level field \"" + key + "\" collides with meta." + key);

@@ -561,4 +561,88 @@ TEST_F(IngestTest, OverridesApplyToStoreInputsToo) {
   }
 }
 
+// ============================================================================== labels
+
+// A distinct record (by `i`) with `fields` (JSON members) at its top level.
+std::string record_with(int i, const std::string& fields) {
+  json r = json::parse(record(i, -1));
+  const json added = json::parse("{" + fields + "}");
+  for (const auto& [key, value] : added.items()) r[key] = value;
+  return r.dump();
+}
+
+TEST_F(IngestTest, TopLevelLabelsAreStoredAndAConflictingRecordIsQuarantined) {
+  const std::vector<std::string> content = {
+      record_with(1, R"("success": true)"),
+      record_with(2, R"("reward": 0.25)"),
+      record_with(3, R"("resolved": "PASSED", "score": 1)"),
+      record_with(4, R"("success": true, "reward": 0)"),  // conflicting
+      record_with(5, R"("note": "no label")"),
+  };
+  const auto input = write("labels.jsonl", lines(content));
+  const IngestSummary summary = ingest({input}, options());
+  EXPECT_EQ(summary.total.read, 5u);
+  EXPECT_EQ(summary.total.accepted, 4u);
+  EXPECT_EQ(summary.total.quarantined, 1u);
+  EXPECT_EQ(summary.successes, 2u);
+  EXPECT_EQ(summary.failures, 1u);
+  EXPECT_EQ(summary.unlabelled, 1u);
+
+  const auto quarantined = read_lines(summary.quarantine);
+  ASSERT_EQ(quarantined.size(), 1u);
+  const json entry = json::parse(quarantined[0]);
+  EXPECT_EQ(entry["line"], 4);
+  EXPECT_EQ(entry["raw"], content[3]);
+  const std::string reason = entry["reason"].get<std::string>();
+  EXPECT_TRUE(contains(reason, "conflicting labels: ")) << reason;
+  EXPECT_TRUE(contains(reason, R"("success": true says success)")) << reason;
+  EXPECT_TRUE(contains(reason, R"("reward": 0 says failure)")) << reason;
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(contains(warnings[0], input.string() + ":4: conflicting labels")) << warnings[0];
+
+  const TrajectoryStore store(dir_ / "out.h5");
+  const auto rows = all_rows(store);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].success, 1);
+  EXPECT_EQ(rows[0].reward, 1.0);
+  EXPECT_EQ(rows[1].success, 0);
+  EXPECT_EQ(rows[1].reward, 0.25);
+  EXPECT_EQ(rows[2].success, 1);
+  EXPECT_EQ(rows[3].success, -1);
+  // The stored record carries the label as its outcome, not as meta.
+  const json stored = json::parse(store.record_json(rows[1]));
+  EXPECT_EQ(stored["outcome"], json({{"success", false}, {"reward", 0.25}}));
+  EXPECT_EQ(stored["meta"], json::object());
+}
+
+TEST(LabelWarnings, NoLabelsAtAllSaysSoAndNamesTheFix) {
+  const auto lines = label_warnings("s.h5", 0, 0, 7);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(contains(lines[0], "s.h5 has no outcome labels: 7 of 7 trajectories are unlabelled")) << lines[0];
+  for (const char* fix : {"\"success\"", "\"reward\"", "\"outcome\""}) EXPECT_TRUE(contains(lines[0], fix)) << lines[0];
+}
+
+TEST(LabelWarnings, OneOutcomeOnlyIsNamed) {
+  const auto all_passed = label_warnings("s.h5", 5, 0, 0);
+  ASSERT_EQ(all_passed.size(), 1u);
+  EXPECT_TRUE(contains(all_passed[0], "s.h5 has only one outcome: all 5 labelled trajectories succeeded, none failed"))
+      << all_passed[0];
+  const auto all_failed = label_warnings("s.h5", 0, 3, 0);
+  ASSERT_EQ(all_failed.size(), 1u);
+  EXPECT_TRUE(contains(all_failed[0], "all 3 labelled trajectories failed, none succeeded")) << all_failed[0];
+}
+
+TEST(LabelWarnings, SomeUnlabelledAndOneOutcomeGiveTwoLines) {
+  const auto lines = label_warnings("s.h5", 4, 0, 2);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(contains(lines[0], "s.h5: 2 of 6 trajectories are unlabelled")) << lines[0];
+  EXPECT_TRUE(contains(lines[1], "all 4 labelled trajectories succeeded")) << lines[1];
+}
+
+TEST(LabelWarnings, NothingToSayForBothOutcomesOrNoTrajectories) {
+  EXPECT_TRUE(label_warnings("s.h5", 3, 1, 0).empty());
+  EXPECT_TRUE(label_warnings("s.h5", 0, 0, 0).empty());
+  EXPECT_EQ(label_warnings("s.h5", 3, 1, 1).size(), 1u);  // only the unlabelled ones
+}
+
 }  // namespace

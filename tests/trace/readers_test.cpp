@@ -1007,3 +1007,160 @@ TEST(ScratchReuse, ParsingIntoAReusedTrajectoryEqualsAFreshParse) {
   }
   EXPECT_EQ(compared, 2u * 4 * 5);  // each of the 4 good records first and second in 5 pairs each
 }
+
+// ===================================================================== top-level label fields
+
+namespace {
+
+// A minimal OpenAI record with `fields` (a JSON object's members, without braces) at the top level.
+std::string labelled_line(const std::string& fields) {
+  return R"({"messages":[{"role":"user","content":"hi"}],)" + fields + "}";
+}
+
+struct LabelCase {
+  const char* name;
+  std::string fields;  // top-level members beside "messages"
+  bool success;
+  double reward;
+};
+void PrintTo(const LabelCase& c, std::ostream* os) { *os << c.name << ": " << c.fields; }
+
+class OpenAiTopLevelLabel : public ReadersTest, public ::testing::WithParamInterface<LabelCase> {};
+
+TEST_P(OpenAiTopLevelLabel, IsReadAsTheOutcomeAndNotKeptInMeta) {
+  const LabelCase& c = GetParam();
+  const auto sink = read(write("labels.jsonl", lines({labelled_line(c.fields)})), Format::openai_jsonl);
+  ASSERT_TRUE(sink.rejected.empty()) << sink.rejected[0].reason;
+  ASSERT_EQ(sink.accepted.size(), 1u);
+  const Trajectory& t = sink.accepted[0].first;
+  EXPECT_TRUE(t.outcome.labelled);
+  EXPECT_EQ(t.outcome.success, c.success);
+  EXPECT_DOUBLE_EQ(t.outcome.reward, c.reward);
+  EXPECT_TRUE(t.meta.is_null() || t.meta.empty()) << t.meta.dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, OpenAiTopLevelLabel,
+    ::testing::Values(
+        LabelCase{"SuccessTrue", R"("success": true)", true, 1.0},
+        LabelCase{"SuccessFalse", R"("success": false)", false, 0.0},
+        LabelCase{"Succeeded", R"("succeeded": true)", true, 1.0},
+        LabelCase{"PassedAsOne", R"("passed": 1)", true, 1.0},
+        LabelCase{"PassedAsZero", R"("passed": 0)", false, 0.0},
+        LabelCase{"ResolvedFalse", R"("resolved": false)", false, 0.0},
+        LabelCase{"SolvedWordInCapitals", R"("solved": "PASSED")", true, 1.0},
+        LabelCase{"CorrectWordFail", R"("correct": "fail")", false, 0.0},
+        LabelCase{"IsCorrect", R"("is_correct": true)", true, 1.0},
+        LabelCase{"IsResolvedYes", R"("is_resolved": "Yes")", true, 1.0},
+        LabelCase{"IsSuccessWordFailure", R"("is_success": "failure")", false, 0.0},
+        LabelCase{"RewardOne", R"("reward": 1)", true, 1.0},
+        LabelCase{"RewardZero", R"("reward": 0.0)", false, 0.0},
+        LabelCase{"PartialRewardIsAFailure", R"("reward": 0.999)", false, 0.999},
+        LabelCase{"ScoreOne", R"("score": 1.0)", true, 1.0},
+        LabelCase{"ScoreHalf", R"("score": 0.5)", false, 0.5},
+        LabelCase{"AgreeingVerdictAndReward", R"("success": true, "reward": 1)", true, 1.0},
+        LabelCase{"AgreeingFailureKeepsTheReward", R"("passed": false, "score": 0.25)", false, 0.25},
+        LabelCase{"AgreeingRewardAndScore", R"("reward": 0.5, "score": 0.5, "resolved": "unresolved")", false, 0.5},
+        LabelCase{"NullBesideALabel", R"("success": null, "score": 1)", true, 1.0},
+        LabelCase{"AgreeingOutcomeObject", R"("outcome": {"success": true}, "resolved": true)", true, 1.0},
+        LabelCase{"OutcomeRewardAgreesWithScore", R"("score": 0.25, "outcome": {"success": false, "reward": 0.25})",
+                  false, 0.25},
+        LabelCase{"OutcomeWithoutRewardTakesTheScore", R"("outcome": {"success": false}, "score": 0.5)", false, 0.5}),
+    [](const ::testing::TestParamInfo<LabelCase>& info) { return std::string(info.param.name); });
+
+// Labels that disagree, and label fields of no label shape: the record is rejected, the reason naming
+// the fields and their values.
+INSTANTIATE_TEST_SUITE_P(
+    Labels, OpenAiBadLine,
+    ::testing::Values(
+        BadLineCase{"SuccessButZeroReward", labelled_line(R"("success": true, "reward": 0)"),
+                    R"(conflicting labels: "success": true says success but "reward": 0 says failure)"},
+        BadLineCase{"FailureButFullScore", labelled_line(R"("score": 1, "passed": "fail")"),
+                    R"(conflicting labels: "score": 1 says success but "passed": "fail" says failure)"},
+        BadLineCase{"TwoVerdicts", labelled_line(R"("passed": true, "resolved": false)"),
+                    R"("passed": true says success but "resolved": false says failure)"},
+        BadLineCase{"TwoRewards", labelled_line(R"("reward": 0.5, "score": 0.7)"),
+                    R"(conflicting labels: "reward": 0.5 and "score": 0.7 are different rewards)"},
+        BadLineCase{"OutcomeObjectAgainstTopLevel", labelled_line(R"("success": true, "outcome": {"success": false})"),
+                    R"("outcome.success": false says failure but "success": true says success)"},
+        BadLineCase{"OutcomeRewardAgainstScore", labelled_line(R"("outcome": {"success": false, "reward": 0.5}, "score": 0.25)"),
+                    R"("outcome.reward": 0.5 and "score": 0.25 are different rewards)"},
+        BadLineCase{"PartialOutcomeSuccessAgainstItsReward", labelled_line(R"("outcome": {"success": true, "reward": 0.75}, "reward": 0.75)"),
+                    R"("outcome.success": true says success but "reward": 0.75 says failure (a reward or score means success only at 1))"},
+        BadLineCase{"ScoreOutOfRange", labelled_line(R"("score": 7)"), R"(field "score": 7 is outside 0 to 1)"},
+        BadLineCase{"NegativeReward", labelled_line(R"("reward": -1)"), R"(field "reward": -1 is outside 0 to 1)"},
+        BadLineCase{"RewardAsText", labelled_line(R"("reward": "1")"),
+                    R"(field "reward": expected a number from 0 to 1, got string "1")"},
+        BadLineCase{"RewardAsBoolean", labelled_line(R"("reward": true)"),
+                    R"(field "reward": expected a number from 0 to 1, got boolean true)"},
+        BadLineCase{"AnswerInACorrectField", labelled_line(R"("correct": "B")"),
+                    R"(field "correct": a label field holds true/false, 0/1 or a verdict word)"},
+        BadLineCase{"FractionInAVerdictField", labelled_line(R"("passed": 0.5)"), R"(not number 0.5 (rename the field)"},
+        BadLineCase{"ArrayInAVerdictField", labelled_line(R"("success": [true])"), R"(field "success": a label field holds)"}),
+    [](const ::testing::TestParamInfo<BadLineCase>& info) { return std::string(info.param.name); });
+
+TEST_F(ReadersTest, OtherFieldsThatLookLikeLabelsStayInMetaAndLeaveTheRecordUnlabelled) {
+  // Only the README's names are labels: no guessing at `result`, `label`, `status` or another case.
+  const std::string record = labelled_line(
+      R"("result": "pass", "label": "positive", "status": "success", "Success": true, "is_reward": 1, "rewards": [1])");
+  const auto sink = read(write("near.jsonl", lines({record})), Format::openai_jsonl);
+  ASSERT_TRUE(sink.rejected.empty()) << sink.rejected[0].reason;
+  ASSERT_EQ(sink.accepted.size(), 1u);
+  const Trajectory& t = sink.accepted[0].first;
+  EXPECT_FALSE(t.outcome.labelled);
+  EXPECT_EQ(t.meta, json({{"result", "pass"}, {"label", "positive"}, {"status", "success"}, {"Success", true},
+                          {"is_reward", 1}, {"rewards", {1}}}));
+}
+
+TEST_F(ReadersTest, ANullLabelIsNoLabel) {
+  const auto sink = read(write("null.jsonl", lines({labelled_line(R"("success": null, "reward": null)")})),
+                         Format::openai_jsonl);
+  ASSERT_EQ(sink.accepted.size(), 1u);
+  EXPECT_FALSE(sink.accepted[0].first.outcome.labelled);
+  EXPECT_TRUE(sink.accepted[0].first.meta.is_null() || sink.accepted[0].first.meta.empty());
+}
+
+TEST_F(ReadersTest, TopLevelLabelKeepsTheOutcomeDetailAndOtherMeta) {
+  const auto sink = read(write("detail.jsonl", lines({labelled_line(
+                             R"("outcome": {"success": false, "detail": {"why": "late"}}, "passed": "FAILED", "run": 3)")})),
+                         Format::openai_jsonl);
+  ASSERT_TRUE(sink.rejected.empty()) << sink.rejected[0].reason;
+  const Trajectory& t = sink.accepted.at(0).first;
+  EXPECT_TRUE(t.outcome.labelled);
+  EXPECT_FALSE(t.outcome.success);
+  EXPECT_EQ(t.outcome.detail, json({{"why", "late"}}));
+  EXPECT_EQ(t.meta, json({{"run", 3}}));
+}
+
+// A top-level label becomes the stored outcome: the canonical record carries it as `outcome` (so an
+// export reads back the same), and the id does not change, labels being no part of it.
+TEST(RoundTrip, TopLevelLabelIsStoredAsTheOutcomeAndLeavesTheIdAlone) {
+  const Trajectory labelled = parse_openai_record(labelled_line(R"("task_id": "t", "score": 0.5)"), "test");
+  const Trajectory unlabelled = parse_openai_record(labelled_line(R"("task_id": "t")"), "test");
+  const CanonicalRecord record = canonical_record(labelled);
+  EXPECT_EQ(record.id, trajectory_id(unlabelled));
+  const json stored = json::parse(record.json);
+  EXPECT_EQ(stored["outcome"], json({{"success", false}, {"reward", 0.5}}));
+  EXPECT_FALSE(stored.contains("score"));
+  EXPECT_EQ(stored["meta"], json::object());
+  EXPECT_EQ(parse_openai_record(record.json, "store"), labelled);
+}
+
+// Ingest parses records into one reused trajectory: a top-level label must not outlive its record.
+TEST(ScratchReuse, ATopLevelLabelDoesNotLeakIntoTheNextRecord) {
+  auto raw = [](const std::string& text) {
+    RawRecord r;
+    r.where = {"mem", RecordLocation::Unit::line, 1, 0};
+    r.text = text;
+    return r;
+  };
+  Trajectory scratch;
+  ASSERT_FALSE(parse_record(Format::openai_jsonl, raw(labelled_line(R"("reward": 0.5, "score": 0.5)")), {}, scratch));
+  EXPECT_TRUE(scratch.outcome.labelled);
+  ASSERT_TRUE(parse_record(Format::openai_jsonl, raw(labelled_line(R"("success": true, "score": 0)")), {}, scratch));
+  ASSERT_FALSE(parse_record(Format::openai_jsonl, raw(labelled_line(R"("task_id": 1)")), {}, scratch));
+  EXPECT_FALSE(scratch.outcome.labelled);
+  EXPECT_EQ(scratch.outcome.reward, 0.0);
+}
+
+}  // namespace

@@ -50,4 +50,12 @@ struct IngestSummary {
 
 IngestSummary ingest(const std::vector<std::filesystem::path>& inputs, const IngestOptions& options);
 
+// What the labels of a store's trajectories lack for `evolve`'s analysts, one warning per line,
+// naming `store`: no label at all, some trajectories unlabelled, or only one outcome (all succeeded
+// or all failed). Empty when both outcomes are present and every trajectory is labelled, or when
+// there are no trajectories. `t2s ingest` prints these for the store it wrote, `t2s inspect` for
+// the store it reads.
+std::vector<std::string> label_warnings(const std::string& store, std::uint64_t successes, std::uint64_t failures,
+                                        std::uint64_t unlabelled);
+
 }  // namespace t2s::store
