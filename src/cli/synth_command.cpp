@@ -33,9 +33,13 @@ void run_synth(SynthArgs args, Context& context) {
   out << "wrote " << args.output << "/trajectories.jsonl: " << truth["trajectories"] << " synthetic trajectories ("
       << truth["successes"] << " success, " << truth["failures"] << " failure), seed " << args.options.seed << "\n"
       << "planted truth in " << args.output << "/truth.json and truth.jsonl:\n";
-  for (const auto& pattern : truth["patterns"])
+  for (const auto& pattern : truth["patterns"]) {
     out << "  " << pattern["kind"].get<std::string>() << "  " << pattern["id"].get<std::string>() << ": "
-        << pattern["count"] << " trajectories\n";
+        << pattern["count"] << " trajectories";
+    if (pattern.contains("condition"))
+      out << " (of " << pattern["updaters"] << " that call " << pattern["condition"].get<std::string>() << ")";
+    out << "\n";
+  }
 }
 
 }  // namespace
@@ -53,7 +57,14 @@ void add_synth_command(CLI::App& app, Context& context) {
   command->add_option("--noise", args->options.noise, "Chance of an unrelated, recovered-from error")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  command->add_option("--rate", args->rates, "PATTERN=RATE: how often to plant a pattern (repeatable)");
+  command->add_option("--updaters", args->options.updaters,
+                      "Share of tasks that ask for a totals row, written with the update_cells tool (the runs the "
+                      "conditional habit lookup-before-update is about)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  command->add_option("--rate", args->rates,
+                      "PATTERN=RATE: how often to plant a pattern (repeatable); for a conditional habit, the share of "
+                      "the runs its condition applies to");
   command->add_flag("--json", args->json, "Print the planted truth as JSON");
   command->callback([args, &context] { run_synth(*args, context); });
 }

@@ -6,7 +6,12 @@
 //      unplanted "other" failure, or success) and, for successes, 0-2 habits.
 //   3. Trajectories are grouped into tasks (`attempts` per task). A task's workbook and instruction
 //      are built to support every plan of its attempts (a planted row-deletion bug needs a task
-//      that deletes rows), plus random extra steps for variety.
+//      that deletes rows), plus random extra steps for variety. A share of the tasks (`updaters`)
+//      ask for a totals row, which every attempt writes with the update_cells tool; per attempt,
+//      a stream of its own decides whether it calls describe_sheet first (the conditional habit)
+//      and whether the write lands in the right row (more often when it looked first). A wrong
+//      write fails an attempt only when its plan would succeed, so the planted failure modes keep
+//      their rates and signatures.
 //   4. A Builder renders each trajectory: tool calls with realistic code and outputs, noise, a final
 //      answer and the checker's verdict. Planted patterns change the method of one step, so their
 //      symptoms show in tool outputs and checker feedback with the task's concrete values.
@@ -45,12 +50,27 @@ enum PatternIndex : int {
   kRecalc,
   kInPlace,
   kBottomUp,
+  kPriceKey,
+  kRefFormat,
+  kLookup,
   kPatternCount
 };
 
 // Probability of an unplanted failure (wrong column, wrong rows, wrong output path) per trajectory,
 // before scaling: keeps "failed" from meaning "carries a planted mode".
 constexpr double kOtherFailureRate = 0.06;
+
+// The conditional habit: how often an updater writes its totals row in the right row when the rest
+// of its work is right, with and without calling describe_sheet first.
+constexpr double kLookupSuccess = 0.93;
+constexpr double kNoLookupSuccess = 0.60;
+// describe_sheet where it changes nothing: a first look at the input (attempts of tasks without a
+// totals row, and updaters that also look before the update), and a look after the update (updaters
+// without the habit). Both keep the tool from meaning "success" outside the condition.
+constexpr double kEarlyLookup = 0.25;
+constexpr double kLookupAfter = 0.3;
+// Tasks with a list-price or Ref step that none of their attempts' plans needs (for variety).
+constexpr double kExtraStep = 0.15;
 
 // ---------------------------------------------------------------------------------- randomness
 // Our own generator and range mappings: std:: distributions differ between standard libraries.
@@ -106,7 +126,9 @@ class Rng {  // xoshiro256**
 };
 
 // Independent streams per purpose and index, so that e.g. plans do not move when noise changes.
-enum class Stream : std::uint64_t { plan = 1, task = 2, content = 3 };
+// (update: per trajectory, the conditional habit's draws; update_task: per task, whether it asks for
+// a totals row; extra: per task, the steps added with the literal failure modes and their wording.)
+enum class Stream : std::uint64_t { plan = 1, task = 2, content = 3, update = 4, update_task = 5, extra = 6 };
 Rng stream(std::uint64_t seed, Stream purpose, std::uint64_t index) {
   return Rng(mix(mix(mix(seed) ^ static_cast<std::uint64_t>(purpose)) ^ index));
 }
@@ -177,6 +199,8 @@ string grouped2(long long cents) {  // 1,299.95: how text-typed amounts arrive
 
 double as_number(long long cents) { return static_cast<double>(cents) / 100.0; }
 
+long long list_price(long long cents) { return cents * 11 / 10 / 5 * 5; }  // what the price list says
+
 string py_str(string_view text) {  // Python repr of plain text
   string out;
   out.reserve(text.size() + 2);
@@ -195,9 +219,11 @@ struct Rates {
 };
 
 bool is_failure(int p) { return patterns()[static_cast<std::size_t>(p)].kind == Pattern::Kind::failure; }
+bool is_habit(int p) { return patterns()[static_cast<std::size_t>(p)].kind == Pattern::Kind::habit; }
 
 // Overrides are honoured exactly; default rates give way when the overrides need the room (a
-// trajectory carries at most one failure mode, and at most two habits, only when it succeeds).
+// trajectory carries at most one failure mode, and at most two habits, only when its plan succeeds;
+// the conditional habit is drawn apart, as a share of the updaters).
 Rates rates_for(const Options& options) {
   const auto& catalogue = patterns();
   for (const auto& entry : options.rates) {
@@ -220,6 +246,7 @@ Rates rates_for(const Options& options) {
     auto it = options.rates.find(pattern.id);
     fixed[p] = it != options.rates.end();
     rates.rate[p] = fixed[p] ? it->second : pattern.default_rate;
+    if (pattern.kind == Pattern::Kind::conditional_habit) continue;  // a share of the updaters, not of all
     double& sum = is_failure(p) ? (fixed[p] ? fixed_failures : free_failures) : (fixed[p] ? fixed_habits : free_habits);
     sum += rates.rate[p];
     if (fixed[p] && !is_failure(p)) widest_habit = std::max(widest_habit, rates.rate[p]);
@@ -244,10 +271,10 @@ Rates rates_for(const Options& options) {
   double habit_scale = 1.0;
   if (free_habits > 0) habit_scale = std::clamp((2.0 * rates.success - fixed_habits) / free_habits, 0.0, 1.0);
   for (int p = 0; p < kPatternCount; ++p)
-    if (!is_failure(p) && !fixed[p] && rates.rate[p] > 0)
+    if (is_habit(p) && !fixed[p] && rates.rate[p] > 0)
       habit_scale = std::min(habit_scale, rates.success / rates.rate[p]);
   for (int p = 0; p < kPatternCount; ++p)
-    if (!is_failure(p) && !fixed[p]) rates.rate[p] *= habit_scale;
+    if (is_habit(p) && !fixed[p]) rates.rate[p] *= habit_scale;
   return rates;
 }
 
@@ -256,9 +283,14 @@ Rates rates_for(const Options& options) {
 struct Plan {
   int failure = -1;            // planted failure mode, or -1
   bool other_failure = false;  // an unplanted failure
-  std::vector<int> habits;     // planted habits (successes only), in catalogue order
-  bool success() const { return failure < 0 && !other_failure; }
-  bool has(int p) const { return failure == p || std::find(habits.begin(), habits.end(), p) != habits.end(); }
+  std::vector<int> habits;     // planted habits (sampled for successes), in catalogue order
+  bool updater = false;        // the task asks for a totals row, written with update_cells
+  bool lookup = false;         // ... and this attempt calls describe_sheet before update_cells
+  bool update_ok = true;       // ... and writes it in the right row (false only when all else is right)
+  bool success() const { return failure < 0 && !other_failure && update_ok; }
+  bool has(int p) const {
+    return failure == p || (p == kLookup && lookup) || std::find(habits.begin(), habits.end(), p) != habits.end();
+  }
 };
 
 // 0-2 habits for a success, with P(habit h) = q[h] exactly. Mixes pairs, singles and none; a pair
@@ -329,7 +361,7 @@ Plan sample_plan(Rng rng, const Rates& rates) {
   }
   std::vector<std::pair<int, double>> q;
   for (int p = 0; p < kPatternCount; ++p)
-    if (!is_failure(p)) q.emplace_back(p, rates.success > 0 ? std::min(1.0, rates.rate[p] / rates.success) : 0.0);
+    if (is_habit(p)) q.emplace_back(p, rates.success > 0 ? std::min(1.0, rates.rate[p] / rates.success) : 0.0);
   plan.habits = sample_habits(rng, q);
   return plan;
 }
@@ -393,6 +425,9 @@ struct Features {
   bool reformat = false;      // number format, bold header
   bool preserve = false;      // workbook has other sheets and number formats to keep
   bool active_other = false;  // ... and opens on one of those other sheets
+  bool feed = false;          // add a List Price column from a JSON price list
+  bool ref = false;           // add a Ref column of codes in the format ^X-[0-9]{6}$
+  bool update = false;        // add a totals row under the data, written with update_cells
 };
 
 Features needs_of(const Plan& plan) {
@@ -402,6 +437,8 @@ Features needs_of(const Plan& plan) {
   f.text = plan.has(kTextNumbers);
   f.preserve = plan.has(kPandasLoss) || plan.has(kInPlace) || plan.has(kActiveSheet);
   f.active_other = plan.has(kActiveSheet);
+  f.feed = plan.has(kPriceKey);
+  f.ref = plan.has(kRefFormat);
   return f;
 }
 
@@ -411,6 +448,7 @@ struct Task {
   std::array<Role, kRoleCount> layout{};
   std::array<int, kRoleCount> column{};  // 1-based column of each role
   int total_column = 0;
+  int list_column = 0, ref_column = 0;  // the List Price and Ref columns, when the task has them
   Features f;
   std::vector<Row> rows;  // data rows, then CSV rows
   int base_rows = 0;
@@ -486,10 +524,26 @@ constexpr std::array<string_view, 2> kCategoryAsks = {
 constexpr std::array<string_view, 2> kFormatAsks = {"Format {{price_col}} as {{new_fmt}} and make the header row bold.",
                                                     "Make the header bold, freeze it, and give column {{price_L}} the "
                                                     "number format {{new_fmt}}."};
+constexpr std::array<string_view, 2> kFeedAsks = {
+    "Add a \"List Price\" column in {{list_L}} with each row's list price from {{feed}} (match on {{id_col}}).",
+    "The price list {{feed}} has the current list price of every {{id_col}}; put it in a new column {{list_L}} "
+    "headed \"List Price\"."};
+constexpr std::array<string_view, 3> kRefAsks = {
+    "Add a \"Ref\" column in {{ref_L}}: X- followed by the number in the {{id_col}}, zero-padded to six digits "
+    "(X-004217).",
+    "Give every row a reference code in a new column {{ref_L}} (header \"Ref\"): \"X-\" and the digits of its "
+    "{{id_col}} as a six-digit number.",
+    "Column {{ref_L}} should hold a Ref for each row in our code format (X-000123, from the digits of the "
+    "{{id_col}})."};
+constexpr std::array<string_view, 2> kTotalsAsks = {
+    "Finally, add a totals row directly under the last record with the sum of {{qty_col}} in column {{qty_L}}.",
+    "Then put the total {{qty_col}} in column {{qty_L}} of the first row below the data."};
 constexpr std::array<string_view, 3> kClosings = {"Save the result as {{out}}.",
                                                   "Write the edited workbook to {{out}}.", "Put the output in {{out}}."};
 
-string instruction_for(Rng& rng, const Task& t) {
+// `extra` words the steps that came with the literal failure modes and the totals row, so that the
+// task stream (and every task without those steps) stays as it was.
+string instruction_for(Rng& rng, Rng& extra, const Task& t) {
   const Features& f = t.f;
   string text(rng.pick(kOpenings));
   auto ask = [&](string_view sentence) { (text += ' ') += sentence; };
@@ -497,6 +551,9 @@ string instruction_for(Rng& rng, const Task& t) {
   if (f.deletion) ask(rng.pick(kDeleteAsks));
   if (f.formulas) ask(f.by_category ? rng.pick(kCategoryAsks) : rng.pick(kFillAsks));
   if (f.reformat) ask(rng.pick(kFormatAsks));
+  if (f.feed) ask(extra.pick(kFeedAsks));
+  if (f.ref) ask(extra.pick(kRefAsks));
+  if (f.update) ask(extra.pick(kTotalsAsks));
   if (f.preserve && rng.chance(0.5)) ask("Keep the other sheets and the existing formatting intact.");
   ask(rng.pick(kClosings));
   return fill(text, t.slots);
@@ -514,6 +571,7 @@ void set_task_slots(Task& t, const string& num) {
       .set("sheet_ref", quote ? "'" + string(d.sheet) + "'" : string(d.sheet))
       .set("cat_sheet", string(d.cat_col) + " Totals")
       .set("cat_col", string(d.cat_col))
+      .set("id_col", string(d.id_col))
       .set("qty_col", string(d.qty_col))
       .set("price_col", string(d.price_col))
       .set("status_col", string(d.status_col))
@@ -522,7 +580,12 @@ void set_task_slots(Task& t, const string& num) {
       .set("other", string(d.statuses[kOther]))
       .set("new_fmt", t.new_format)
       .set("total_L", column_letter(t.total_column))
-      .set("total_i", std::to_string(t.total_column));
+      .set("total_i", std::to_string(t.total_column))
+      .set("feed", "inputs/list_prices_" + num + ".json")
+      .set("list_L", column_letter(t.list_column))
+      .set("list_i", std::to_string(t.list_column))
+      .set("ref_L", column_letter(t.ref_column))
+      .set("ref_i", std::to_string(t.ref_column));
   static constexpr std::array<std::array<string_view, 3>, kRoleCount> kRoleKeys = {{{"id_L", "id_i", "id_i0"},
                                                                                      {"cat_L", "cat_i", "cat_i0"},
                                                                                      {"item_L", "item_i", "item_i0"},
@@ -569,15 +632,27 @@ long long grand_total(const Task& t, const std::vector<int>& rows) {
   return sum;
 }
 
-Task make_task(std::uint64_t seed, std::uint64_t index, const Features& needs) {
+// The steps a task may have beyond the original catalogue's: offered at all (their pattern's rate is
+// above 0, or the share of updaters), and whether this task asks for a totals row.
+struct Extras {
+  bool feed = false, ref = false, update = false;
+};
+
+Task make_task(std::uint64_t seed, std::uint64_t index, const Features& needs, const Extras& extras) {
   Rng rng = stream(seed, Stream::task, index);
+  Rng extra = stream(seed, Stream::extra, index);
   Task t;
   t.index = index;
   t.d = &kDomains[rng.below(kDomains.size())];
   t.f = task_features(rng, needs);
+  t.f.feed = needs.feed || (extras.feed && extra.chance(kExtraStep));
+  t.f.ref = needs.ref || (extras.ref && extra.chance(kExtraStep));
+  t.f.update = extras.update;
   t.layout = rng.pick(kLayouts);
   for (int c = 0; c < kRoleCount; ++c) t.column[t.layout[static_cast<std::size_t>(c)]] = c + 1;
   t.total_column = kRoleCount + 1;
+  t.list_column = t.total_column + (t.f.formulas && !t.f.by_category ? 1 : 0);
+  t.ref_column = t.list_column + (t.f.feed ? 1 : 0);
   const int count = rng.chance(0.75) ? rng.between(18, 120) : rng.between(121, 480);
   t.rows = make_rows(rng, *t.d, t.f, count, t.f.csv ? rng.between(4, 16) : 0);
   t.base_rows = count;
@@ -595,17 +670,24 @@ Task make_task(std::uint64_t seed, std::uint64_t index, const Features& needs) {
   string num = std::to_string(index);
   if (num.size() < 4) num.insert(0, 4 - num.size(), '0');
   set_task_slots(t, num);
-  t.instruction = instruction_for(rng, t);
+  t.instruction = instruction_for(rng, extra, t);
 
   t.record.instruction = t.instruction;
   t.record.files = {string(t.slots.get("in"))};
   if (t.f.csv) t.record.files.emplace_back(t.slots.get("csv"));
+  if (t.f.feed) t.record.files.emplace_back(t.slots.get("feed"));
   t.record.gold = {{"reference", "gold/" + string(t.d->stem) + "_" + num + ".xlsx"}};
   const std::vector<int> rows = expected_rows(t);
   if (t.f.formulas && t.f.by_category)
     t.record.gold["answer"] = t.d->categories[static_cast<std::size_t>(top_category(category_sums(t, rows)))];
   else if (t.f.formulas)
     t.record.gold["answer"] = as_number(grand_total(t, rows));
+  if (t.f.update) {
+    long long quantity = 0;
+    for (int i : rows) quantity += t.rows[static_cast<std::size_t>(i)].qty;
+    t.record.gold["totals"] = {{"cell", string(t.slots.get("qty_L")) + std::to_string(rows.size() + 2)},
+                               {"value", quantity}};
+  }
   return t;
 }
 
@@ -781,6 +863,33 @@ constexpr string_view kPandasHead = R"py(import pandas as pd
 df = pd.read_excel("{{in}}", sheet_name="{{sheet}}")
 )py";
 
+constexpr string_view kListPrices = R"py(with open("{{feed}}") as f:
+    prices = {item["id"]: item["{{price_key}}"] for item in json.load(f)}
+ws.cell(row=1, column={{list_i}}).value = "List Price"
+for r in range(2, ws.max_row + 1):
+    ws.cell(row=r, column={{list_i}}).value = prices.get(ws.cell(row=r, column={{id_i}}).value)
+wb.save("{{out}}")
+print("filled", ws.max_row - 1, "list prices")
+)py";
+
+constexpr string_view kRefCodes = R"py(ws.cell(row=1, column={{ref_i}}).value = "Ref"
+for r in range(2, ws.max_row + 1):
+    digits = re.search(r"\d+$", str(ws.cell(row=r, column={{id_i}}).value)).group()
+    ws.cell(row=r, column={{ref_i}}).value = {{ref_value}}
+wb.save("{{out}}")
+print("wrote", ws.max_row - 1, "Ref codes, e.g.", ws.cell(row=2, column={{ref_i}}).value)
+)py";
+
+constexpr string_view kQuantityTotal = R"py(from openpyxl import load_workbook
+
+wb = load_workbook("{{out}}")
+ws = {{ws}}
+print(sum(int(ws.cell(row=r, column={{qty_i}}).value) for r in range(2, ws.max_row + 1)))
+)py";
+
+// The regular expression the checker holds Ref codes to (a literal an analyst's lesson must keep).
+constexpr string_view kRefPattern = "^X-[0-9]{6}$";
+
 constexpr string_view kSite = "/usr/local/lib/python3.11/site-packages/";
 
 // --------------------------------------------------------------------------------- conversation
@@ -796,10 +905,15 @@ constexpr std::array<string_view, 3> kSystemPrompts = {
     "You solve spreadsheet tasks with code. Available tools: python (code), bash (command). Work step by step, check "
     "your results, and end with a concise answer."};
 
+// Appended to the system prompt when the corpus has the spreadsheet tools.
+constexpr string_view kSheetTools =
+    " Spreadsheet tools: `describe_sheet` (workbook, sheet) returns a sheet's dimensions and header row; "
+    "`update_cells` (workbook, sheet, range, values) writes a 2-D list of values into a range.";
+
 // One tool call and what came back.
 struct Call {
-  string tool;  // "python" or "bash"
-  string body;  // code or command
+  string tool;  // "python", "bash", "describe_sheet" or "update_cells"
+  string body;  // code, command, or (spreadsheet tools) the JSON arguments
   string output;
   string thought;  // assistant text alongside the call; may be empty
   bool noise = false;  // an inserted, failing call: later noise leaves it alone
@@ -818,6 +932,8 @@ struct Methods {
   bool text_as_str = false;    // numbers written as text
   bool in_place_checks = false;
   bool heredoc = false;        // python sent through bash
+  bool wrong_key = false;      // reads the price list's "unit_price" as "price"
+  bool unpadded = false;       // Ref codes without zero-padding
   Delete del = Delete::rebuild;
   Formula formula = Formula::compute;
   Other other = Other::none;
@@ -833,6 +949,11 @@ class Builder {
 
  private:
   const Row& row(int i) const { return t_.rows[static_cast<std::size_t>(i)]; }
+  // Rows under the header of the data sheet: the records, and a totals row written below them.
+  int sheet_rows() const {
+    const int records = static_cast<int>(rows_.size());
+    return records + (totals_row_ > records + 1 ? 1 : 0);
+  }
   const Domain& d() const { return *t_.d; }
   string slot(string_view key) const { return string(slots_.get(key)); }
   void python(string code, string output, string thought = {}) {
@@ -840,6 +961,9 @@ class Builder {
   }
   void bash(string command, string output, string thought = {}) {
     calls_.push_back({"bash", std::move(command), std::move(output), std::move(thought)});
+  }
+  void tool(string name, const json& arguments, string output, string thought = {}) {
+    calls_.push_back({std::move(name), arguments.dump(), std::move(output), std::move(thought)});
   }
   string maybe(double p, string_view text) { return rng_.chance(p) ? fill(text, slots_) : string(); }
   // The code of one openpyxl step: imports, load (the input for the first step, then the output), body.
@@ -857,12 +981,17 @@ class Builder {
   void fill_formula_step();
   void category_step();
   void pandas_step();
+  void feed_step();
+  void ref_step();
+  void update_step();
+  void describe_sheet(const string& workbook, bool after_update, string thought = {});
   void reformat_step();
   void verify();
   bool add_noise(Noise kind);
   json verdict();
   json planted_verdict();
   json other_verdict();
+  json update_verdict();
   std::vector<std::size_t> sample_rows(std::size_t count);
   string answer() const;
   void emit_messages(trace::Trajectory& out);
@@ -873,6 +1002,8 @@ class Builder {
   std::vector<int> categories_by_appearance() const;
   string row_tuple(int index, int sheet_row) const;
   string header_tuple() const;
+  std::vector<string> header() const;
+  string ref_code(const Row& r) const;
   string frame_head(int n) const;
   string file_listing() const;
 
@@ -897,6 +1028,10 @@ class Builder {
   bool stale_reported_zero_ = false;
   bool loss_sheet_first_ = false;  // which formatting-loss symptom the checker names first
   int active_rows_ = 0;            // data rows of the sheet that wb.active opens
+  bool listed_ = false;            // the data sheet has its List Price column
+  bool refs_ = false;              // ... and its Ref column
+  long long totals_ = 0;           // the totals row's value (update tasks)
+  int totals_row_ = 0;             // ... and the row it was written to
   std::vector<string> summary_;  // what the final answer reports, step by step
 };
 
@@ -930,7 +1065,26 @@ string Builder::row_tuple(int index, int sheet_row) const {
   if (total_ == Total::formula) out += ", '=" + slot("qty_L") + n + "*" + slot("price_L") + n + "'";
   if (total_ == Total::value) out += ", " + py_money(r.amount());
   if (total_ == Total::wrong) out += ", " + std::to_string(r.qty) + ".0";
+  if (listed_) out += ", " + py_money(list_price(r.price));
+  if (refs_) out += ", " + py_str(ref_code(r));
   return out + ")";
+}
+
+string Builder::ref_code(const Row& r) const {
+  string digits = std::to_string(r.id);
+  if (!m_.unpadded && digits.size() < 6) digits.insert(0, 6 - digits.size(), '0');
+  return "X-" + digits;
+}
+
+// The data sheet's header row as it is now.
+std::vector<string> Builder::header() const {
+  const auto names = column_names();
+  std::vector<string> out;
+  for (Role role : t_.layout) out.emplace_back(names[role]);
+  if (total_ != Total::none) out.emplace_back(d().total_col);
+  if (listed_) out.emplace_back("List Price");
+  if (refs_) out.emplace_back("Ref");
+  return out;
 }
 
 std::array<string_view, kRoleCount> Builder::column_names() const {
@@ -997,6 +1151,7 @@ string Builder::frame_head(int n) const {
 string Builder::file_listing() const {
   std::vector<string> files = {slot("out_name")};
   if (t_.f.csv) files.push_back("new_" + slot("out_name").substr(0, slot("out_name").size() - 5) + ".csv");
+  if (t_.f.feed) files.push_back(slot("feed").substr(slot("feed").find('/') + 1));
   std::sort(files.begin(), files.end());
   string out;
   for (const auto& f : files) out += f + "\n";
@@ -1020,6 +1175,8 @@ void Builder::choose_methods() {
       m_.active_sheet = true;
       m_.formula = Formula::formulas_only;
       break;
+    case kPriceKey: m_.wrong_key = true; break;
+    case kRefFormat: m_.unpadded = true; break;
     default: break;
   }
   for (int h : plan_.habits) {
@@ -1050,6 +1207,10 @@ void Builder::inspect() {
   static constexpr std::array<string_view, 4> kThoughts = {
       "Let me look at the workbook first.", "I'll start by inspecting the sheets and the header row.",
       "First, a quick look at the data.", ""};
+  // A first look with describe_sheet, where it changes nothing. Updaters without the habit never look
+  // before the update: the habit is exactly "describe_sheet before update_cells".
+  if (options_.updaters > 0 && (!t_.f.update || plan_.lookup) && rng_.chance(kEarlyLookup))
+    describe_sheet(slot("in"), false, "First, the size and header of the sheet.");
   if (rng_.chance(0.3)) bash("ls inputs/", file_listing());
   const int head = std::min(rng_.between(3, 5), static_cast<int>(rows_.size()));
   slots_.set("head_last", std::to_string(head + 1)).set("head_n", std::to_string(head));
@@ -1327,7 +1488,25 @@ void Builder::category_step() {
 void Builder::pandas_step() {
   const Features& f = t_.f;
   string code = fill(kPandasHead, slots_);
+  if (f.feed) code.insert(code.find('\n') + 1, "import json\n");
   string output;
+  // The list prices and Ref codes go in after the computed column, before the DataFrame is written.
+  auto extra_columns = [&] {
+    if (f.feed) {
+      code += fill("with open(\"{{feed}}\") as f:\n"
+                   "    prices = {item[\"id\"]: item[\"unit_price\"] for item in json.load(f)}\n"
+                   "df[\"List Price\"] = df[\"{{id_col}}\"].map(prices)\n",
+                   slots_);
+      listed_ = true;
+      summary_.push_back("Added the List Price column from " + slot("feed") + ".");
+    }
+    if (f.ref) {
+      code += fill("df[\"Ref\"] = \"X-\" + df[\"{{id_col}}\"].astype(str).str.extract(r\"(\\d+)$\")[0].str.zfill(6)\n",
+                   slots_);
+      refs_ = true;
+      summary_.push_back("Added Ref codes in column " + slot("ref_L") + ".");
+    }
+  };
   if (f.text && f.csv) {
     code += fill(m_.text_as_str ? "df = pd.concat([df, pd.read_csv(\"{{csv}}\", dtype=str)], ignore_index=True)\n"
                                 : "df = pd.concat([df, pd.read_csv(\"{{csv}}\")], ignore_index=True)\n",
@@ -1378,6 +1557,7 @@ void Builder::pandas_step() {
     const string top(d().categories[static_cast<std::size_t>(top_category(sums))]);
     output += "Name: " + slot(wrong ? "price_col" : "qty_col") + ", dtype: " + (wrong ? "float64" : "int64") +
               "\nlargest: " + top + "\n";
+    extra_columns();
     code += fill("with pd.ExcelWriter(\"{{out}}\") as writer:\n"
                  "    df.to_excel(writer, sheet_name=\"{{sheet}}\", index=False)\n"
                  "    totals.to_excel(writer, sheet_name=\"{{cat_sheet}}\")\n",
@@ -1397,12 +1577,14 @@ void Builder::pandas_step() {
       total_ = wrong ? Total::wrong : Total::value;
       summary_.push_back("Added the " + slot("total_col") + " column; the grand total is " + total + ".");
     }
+    extra_columns();
     code += fill(rng_.chance(0.5) ? "df.to_excel(\"{{out}}\", index=False)\n"
                                   : "df.to_excel(\"{{out}}\", sheet_name=\"{{sheet}}\", index=False)\n",
                  slots_);
   }
   code += "print(df.shape)\n";
-  output += "(" + std::to_string(rows_.size()) + ", " + std::to_string(kRoleCount + (total_ != Total::none)) + ")";
+  output += "(" + std::to_string(rows_.size()) + ", " +
+            std::to_string(kRoleCount + (total_ != Total::none) + (listed_ ? 1 : 0) + (refs_ ? 1 : 0)) + ")";
   static constexpr std::array<string_view, 3> kThoughts = {
       "pandas makes this straightforward: load the sheet, transform it, write it back.",
       "I'll do the whole edit in a DataFrame.", ""};
@@ -1414,9 +1596,105 @@ void Builder::pandas_step() {
   }
 }
 
+// List prices from the JSON price list. The planted mistake reads "unit_price" as "price": the
+// script stops with KeyError: 'price' and the agent leaves the column out.
+void Builder::feed_step() {
+  if (rng_.chance(0.4)) {  // a look at the file, as often before the wrong key as before the right one
+    string text = "[";
+    for (std::size_t k = 0; k < std::min<std::size_t>(3, t_.rows.size()); ++k) {
+      const Row& r = t_.rows[k];
+      text += string(k ? ", " : "") + "{\"id\": \"" + string(d().id_prefix) + std::to_string(r.id) +
+              "\", \"unit_price\": " + py_money(list_price(r.price)) + "}";
+    }
+    bash(fill("head -c 120 {{feed}}", slots_), text.substr(0, 120), maybe(0.5, "What does the price list hold?"));
+  }
+  const bool saved = saved_;
+  slots_.set("price_key", m_.wrong_key ? "price" : "unit_price");
+  string code = step(kListPrices, "import json\n");
+  const string thought = maybe(0.5, "Now the list prices from {{feed}}.");
+  if (m_.wrong_key) {
+    saved_ = saved;  // the script stopped before saving
+    const int line = line_of(code, "prices = {");
+    python(std::move(code),
+           traceback(line, "  File \"<stdin>\", line " + std::to_string(line) + ", in <dictcomp>\nKeyError: 'price'"),
+           thought);
+    summary_.push_back("The price list has no 'price' field, so I left the List Price column out.");
+    return;
+  }
+  const int filled = m_.active_sheet ? active_rows_ : static_cast<int>(rows_.size());
+  python(std::move(code), "filled " + std::to_string(filled) + " list prices", thought);
+  listed_ = !m_.active_sheet;
+  summary_.push_back("Added the List Price column (" + slot("list_L") + ") from " + slot("feed") + ".");
+}
+
+// Ref codes: X- and the id's number as six digits; the planted mistake leaves out the padding.
+void Builder::ref_step() {
+  slots_.set("ref_value", m_.unpadded ? "f\"X-{digits}\"" : "f\"X-{int(digits):06d}\"");
+  const int written = m_.active_sheet ? active_rows_ : static_cast<int>(rows_.size());
+  const string example = m_.active_sheet ? string("X-000002") : ref_code(row(rows_.front()));
+  python(step(kRefCodes, "import re\n"), "wrote " + std::to_string(written) + " Ref codes, e.g. " + example,
+         maybe(0.5, "Next, the Ref codes."));
+  refs_ = !m_.active_sheet;
+  summary_.push_back("Added Ref codes in column " + slot("ref_L") + ".");
+}
+
+// describe_sheet on the data sheet as it is now (after_update: with the totals row, if it added one).
+void Builder::describe_sheet(const string& workbook, bool after_update, string thought) {
+  const std::vector<string> names = header();
+  int rows = static_cast<int>(rows_.size()) + 1;
+  if (after_update) rows = std::max(rows, totals_row_);
+  string listed = "[";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) listed += ", ";
+    append_json_string(listed, names[i]);
+  }
+  listed += "]";
+  const string columns = std::to_string(names.size());
+  string output = "{\"sheet\": ";
+  append_json_string(output, slot("sheet"));
+  output += ", \"dimensions\": \"A1:" + column_letter(static_cast<int>(names.size())) + std::to_string(rows) +
+            "\", \"max_row\": " + std::to_string(rows) + ", \"max_column\": " + columns + ", \"header\": " + listed +
+            "}";
+  tool("describe_sheet", json{{"workbook", workbook}, {"sheet", slot("sheet")}}, std::move(output), std::move(thought));
+}
+
+// The totals row, written with update_cells. Its row comes from describe_sheet (the habit) or from
+// the agent's own count; a wrong write lands one row up, on the last record.
+void Builder::update_step() {
+  const int data_rows = static_cast<int>(rows_.size());
+  totals_row_ = data_rows + (plan_.update_ok ? 2 : 1);
+  totals_ = 0;
+  if (m_.active_sheet) {  // the sum runs over wb.active: a few rows of another sheet
+    for (int k = 0; k < std::min(active_rows_, data_rows); ++k) totals_ += row(rows_[static_cast<std::size_t>(k)]).qty;
+  } else {
+    for (int i : rows_) totals_ += row(i).qty;
+  }
+  const bool sum_first = rng_.chance(0.5);
+  auto look = [&] {
+    describe_sheet(slot("out"), false, maybe(0.6, "Before writing, let me check how far the data goes now."));
+  };
+  if (plan_.lookup && !sum_first) look();
+  python(fill(kQuantityTotal, slots_), std::to_string(totals_),
+         maybe(0.5, "The total {{qty_col}} for the totals row:"));
+  if (plan_.lookup && sum_first) look();
+  const string at = std::to_string(totals_row_);
+  const string thought = plan_.lookup ? "The sheet ends at row " + std::to_string(data_rows + 1) +
+                                            "; the totals row goes in row " + at + "."
+                                      : std::to_string(data_rows) + " data rows under the header: the totals row "
+                                            "goes in row " + at + ".";
+  const string range = slot("qty_L") + at;
+  tool("update_cells",
+       json{{"workbook", slot("out")}, {"sheet", slot("sheet")}, {"range", range},
+            {"values", json::array({json::array({totals_})})}},
+       "updated 1 cell in " + slot("sheet_ref") + "!" + range, thought);
+  if (!plan_.lookup && rng_.chance(kLookupAfter))
+    describe_sheet(slot("out"), true, "Checking the sheet after the update.");
+  summary_.push_back("Added a totals row: " + std::to_string(totals_) + " " + slot("qty_col") + " in " + range + ".");
+}
+
 void Builder::reformat_step() {
   python(step(kReformat, "from openpyxl.styles import Font\n"),
-         "formatted " + std::to_string(m_.active_sheet ? active_rows_ : static_cast<int>(rows_.size())) + " rows",
+         "formatted " + std::to_string(m_.active_sheet ? active_rows_ : sheet_rows()) + " rows",
          maybe(0.5, "Last, the formatting."));
   summary_.push_back("Formatted " + slot("price_col") + " as " + slot("new_fmt") + " with a bold header row.");
 }
@@ -1434,7 +1712,7 @@ void Builder::verify() {
   }
   const bool eligible = plan_.failure < 0 || plan_.failure == kTextNumbers;
   if (!eligible || m_.pandas || rows_.size() < 2 || !rng_.chance(0.35)) return;
-  string output = std::to_string(rows_.size()) + " data rows\n";
+  string output = std::to_string(sheet_rows()) + " data rows\n";
   for (int i = 0; i < 2; ++i) output += row_tuple(rows_[static_cast<std::size_t>(i)], i + 2) + "\n";
   python(fill(kVerifyRows, slots_), std::move(output), maybe(0.5, "Let me double-check the saved file."));
 }
@@ -1574,11 +1852,27 @@ std::vector<std::size_t> Builder::sample_rows(std::size_t count) {
 
 // The checker's feedback: what a benchmark checker comparing the output with the gold file reports.
 json Builder::verdict() {
-  const std::size_t cols = kRoleCount + (t_.f.formulas && !t_.f.by_category ? 1 : 0);
+  const std::size_t cols = kRoleCount + (t_.f.formulas && !t_.f.by_category ? 1 : 0) + (t_.f.feed ? 1 : 0) +
+                           (t_.f.ref ? 1 : 0);
   if (plan_.success())
     return check("cell-compare", json::array(),
-                 "all " + std::to_string(rows_.size() * cols) + " checked cells match");
-  return plan_.failure >= 0 ? planted_verdict() : other_verdict();
+                 "all " + std::to_string(rows_.size() * cols + (t_.f.update ? 1 : 0)) + " checked cells match");
+  if (plan_.failure >= 0) return planted_verdict();
+  return plan_.other_failure ? other_verdict() : update_verdict();
+}
+
+// A totals row written over the last record: the checker sees a changed record and reports it as
+// it would any other difference, without naming a cause. (Its own wording, so that it does not add
+// up with the wrong-column failures' "cell X expected N, got M" into one common symptom.)
+json Builder::update_verdict() {
+  const string col = slot("qty_L");
+  const int last = totals_row_;
+  const long long expected = row(rows_.back()).qty;
+  const json mismatches = json::array({cell_mismatch(col + std::to_string(last), expected, totals_),
+                                       cell_mismatch(col + std::to_string(last + 1), totals_, nullptr)});
+  return check("cell-compare", mismatches,
+               "row " + std::to_string(last) + " differs from the expected output: " + col + std::to_string(last) +
+                   " is " + std::to_string(totals_) + ", expected " + std::to_string(expected));
 }
 
 // The symptom of the planted failure mode, with this trajectory's cells and values.
@@ -1644,6 +1938,21 @@ json Builder::planted_verdict() {
       return check("cell-compare", mismatches,
                    "cell " + first["cell"].get<string>() + " expected number " + first["expected"].dump() +
                        ", got text " + py_str(first["got"].get<string>()));
+    }
+    case kPriceKey:
+      mismatches.push_back({{"column", slot("list_L")}, {"header", "List Price"}, {"problem", "missing"}});
+      return check("workbook-compare", mismatches,
+                   "column " + slot("list_L") + " ('List Price') is missing: " + std::to_string(rows_.size()) +
+                       " rows have no list price");
+    case kRefFormat: {
+      for (std::size_t k : sample_rows(rows_.size()))
+        mismatches.push_back(
+            cell_mismatch(slot("ref_L") + std::to_string(k + 2), kRefPattern, ref_code(row(rows_[k]))));
+      const json& first = mismatches.front();
+      return check("format-check", mismatches,
+                   "value " + py_str(first["got"].get<string>()) + " does not match " + string(kRefPattern) +
+                       " (cell " + first["cell"].get<string>() + ", " + std::to_string(rows_.size()) + " of " +
+                       std::to_string(rows_.size()) + " Ref values)");
     }
     case kActiveSheet: {
       const string& wrong = t_.other_sheets.front();
@@ -1720,12 +2029,14 @@ void Builder::emit_messages(trace::Trajectory& out) {
     return &out.messages.back();
   };
   out.messages.reserve(3 + 2 * calls_.size());
-  message("system", string(rng_.pick(kSystemPrompts)));
+  message("system", string(rng_.pick(kSystemPrompts)) + (options_.updaters > 0 ? string(kSheetTools) : string()));
   message("user", t_.instruction);
   for (Call& call : calls_) {
     trace::ToolCall tool{"call_" + rng_.hex(24), call.tool, {}};
     if (call.tool == "bash")
       tool.arguments = arguments("command", call.body);
+    else if (call.tool != "python")  // a spreadsheet tool: the body is its JSON arguments
+      tool.arguments = call.body;
     else if (m_.heredoc)  // the same code, piped to python through the shell
       tool = {tool.id, "bash", arguments("command", "python3 - <<'EOF'\n" + call.body + "EOF")};
     else
@@ -1749,7 +2060,10 @@ trace::Trajectory Builder::build() {
     if (t_.f.text) text_step();
     if (t_.f.deletion) delete_step();
     if (t_.f.formulas) formula_step();
+    if (t_.f.feed) feed_step();
+    if (t_.f.ref) ref_step();
   }
+  if (t_.f.update) update_step();
   if (t_.f.reformat) reformat_step();
   verify();
   if (rng_.chance(options_.noise)) {
@@ -1789,77 +2103,151 @@ const std::vector<Pattern>& patterns() {
        "formulas written with openpyxl are read back with data_only=True and come back None because nothing "
        "recalculated them; the checker finds formula cells without values, e.g. \"cell G12 expected 1543.2, got None\"",
        "openpyxl writes formulas but never computes them: recalculate the saved workbook (LibreOffice headless) "
-       "before reading values back, or compute the values in Python"},
+       "before reading values back, or compute the values in Python",
+       "", "", ""},
       {"dataframe-formatting-loss", Kind::failure, 0.10,
        "the workbook is rewritten through pandas DataFrame.to_excel, dropping its other sheets and number formats; "
        "the checker reports \"sheet 'Summary' missing\" or \"number format of E2:E40 lost\"",
        "do not round-trip a formatted workbook through pandas: load it with openpyxl and edit the cells in place so "
-       "sheets, styles and number formats survive"},
+       "sheets, styles and number formats survive",
+       "", "", ""},
       {"topdown-row-deletion", Kind::failure, 0.10,
        "rows are deleted with ws.delete_rows(r) inside an ascending loop, so each deletion shifts the next row up "
        "and it is skipped; the step reports too few deletions and the checker says \"row 17 should have been "
        "deleted\"",
        "collect the rows to delete first, then delete them from the bottom up (or rebuild the sheet from the rows "
-       "to keep)"},
+       "to keep)",
+       "", "", ""},
       {"text-numbers", Kind::failure, 0.10,
        "numbers are written as strings (separators stripped but never converted, or raw CSV fields), so the cells "
        "hold text; the checker reports \"cell E5 expected number 1234.5, got text '1234.5'\"",
-       "convert values with int()/float() before writing them and check the cell types after saving"},
+       "convert values with int()/float() before writing them and check the cell types after saving",
+       "", "", ""},
       {"active-sheet-edit", Kind::failure, 0.06,
        "the code edits wb.active, which in a multi-sheet workbook is not the data sheet; steps report 0 or a handful "
        "of rows changed and the checker finds the data sheet unchanged and edits on another sheet",
        "select worksheets by name (wb[\"Orders\"]), never wb.active: pandas reads the first sheet, but the active "
-       "sheet is whichever was open when the file was saved"},
+       "sheet is whichever was open when the file was saved",
+       "", "", ""},
       {"recalculate-before-readback", Kind::habit, 0.25,
        "after writing formulas the agent recalculates the workbook with LibreOffice (soffice --headless --convert-to "
        "xlsx) and only then reads values with data_only=True",
        "after writing formulas with openpyxl, recalculate with soffice --headless --convert-to xlsx before reading "
-       "computed values back"},
+       "computed values back",
+       "", "", ""},
       {"edit-in-place-openpyxl", Kind::habit, 0.25,
        "the agent inspects the workbook's sheets and number formats, edits it in place with openpyxl, and confirms "
        "after saving that the sheets and formats survived",
        "edit existing workbooks in place with openpyxl (load_workbook, change cells, save) and verify the sheets and "
-       "number formats afterwards"},
+       "number formats afterwards",
+       "", "", ""},
       {"delete-rows-bottom-up", Kind::habit, 0.25,
        "the agent collects the matching rows first and deletes them in descending order (sorted(..., reverse=True))",
        "when deleting rows, collect the row numbers first and delete from the bottom up so earlier deletions do not "
-       "shift rows still to be visited"},
+       "shift rows still to be visited",
+       "", "", ""},
+      {"price-key-error", Kind::failure, 0.04,
+       "the agent reads the JSON price list (records with \"id\" and \"unit_price\") as item[\"price\"]; the script "
+       "stops with KeyError: 'price', the agent leaves the List Price column out, and the checker reports "
+       "\"column H ('List Price') is missing\"",
+       "the price list's records have no 'price' key: the field is 'unit_price'; print one record's keys before "
+       "indexing, and after a KeyError fix the key instead of dropping the step",
+       "'price'", "", ""},
+      {"ref-code-format", Kind::failure, 0.04,
+       "Ref codes are written as X- and the id's number without zero-padding (X-12345); the checker reports "
+       "\"value 'X-12345' does not match ^X-[0-9]{6}$\"",
+       "Ref codes must match ^X-[0-9]{6}$: zero-pad the number to six digits (f\"X-{n:06d}\") and check the codes "
+       "against the pattern before saving",
+       "^X-[0-9]{6}$", "", ""},
+      {"lookup-before-update", Kind::conditional_habit, 0.6,
+       "in tasks that ask for a totals row, which every attempt writes with update_cells, the attempts that call "
+       "describe_sheet before update_cells write it under the last record; the others often write it over the last "
+       "record, and the checker reports an ordinary difference (\"row 38 differs from the expected output: D38 is "
+       "1234, expected 17\")",
+       "before update_cells, call describe_sheet to get the sheet's current size, and write a new row at max_row + 1",
+       "", "update_cells", "describe_sheet"},
   };
   return catalogue;
 }
+
+namespace {
+
+string kind_name(Pattern::Kind kind) {
+  switch (kind) {
+    case Pattern::Kind::failure: return "failure";
+    case Pattern::Kind::habit: return "habit";
+    case Pattern::Kind::conditional_habit: return "conditional-habit";
+  }
+  return "?";
+}
+
+// Runs and successes of a group, for the measured rates in the truth.
+struct Tally {
+  std::uint64_t runs = 0, successes = 0;
+  void add(bool success) { ++runs, successes += success ? 1 : 0; }
+  double rate() const { return runs ? static_cast<double>(successes) / static_cast<double>(runs) : 0.0; }
+  json to_json() const { return {{"runs", runs}, {"successes", successes}, {"success_rate", rate()}}; }
+};
+
+double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+}  // namespace
 
 nlohmann::json generate(const Options& options, const Emit& emit) {
   if (options.attempts == 0) throw InputError("synth: attempts must be at least 1");
   if (!(options.noise >= 0.0 && options.noise <= 1.0))
     throw InputError("synth: noise must be in [0, 1], got " + std::to_string(options.noise));
+  if (!(options.updaters >= 0.0 && options.updaters <= 1.0))
+    throw InputError("synth: the share of updaters must be in [0, 1], got " + std::to_string(options.updaters));
   const Rates rates = rates_for(options);
   const auto& catalogue = patterns();
 
   std::array<std::uint64_t, kPatternCount> counts{};
   std::uint64_t successes = 0;
+  // Updaters with (1) and without (0) the conditional habit: all of them, and those whose other steps
+  // were right (where only the habit decides).
+  std::array<Tally, 2> updaters{}, rest_right{};
   std::vector<Plan> plans;
   std::vector<string> planted;
   for (std::uint64_t first = 0, task = 0; first < options.trajectories; first += options.attempts, ++task) {
     // Plans first: the task must support every attempt's planted patterns.
     const std::uint64_t last = std::min<std::uint64_t>(first + options.attempts, options.trajectories);
+    const bool update =
+        options.updaters > 0 && stream(options.seed, Stream::update_task, task).chance(options.updaters);
     plans.clear();
     Features needs;
     for (std::uint64_t i = first; i < last; ++i) {
       plans.push_back(sample_plan(stream(options.seed, Stream::plan, i), rates));
-      const Features f = needs_of(plans.back());
+      Plan& plan = plans.back();
+      if (update) {
+        Rng draw = stream(options.seed, Stream::update, i);
+        plan.updater = true;
+        plan.lookup = draw.chance(rates.rate[kLookup]);
+        const bool right = draw.chance(plan.lookup ? kLookupSuccess : kNoLookupSuccess);
+        plan.update_ok = right || plan.failure >= 0 || plan.other_failure;  // one cause per failure
+      }
+      const Features f = needs_of(plan);
       needs.formulas |= f.formulas, needs.deletion |= f.deletion, needs.text |= f.text;
       needs.preserve |= f.preserve, needs.active_other |= f.active_other;
+      needs.feed |= f.feed, needs.ref |= f.ref;
     }
-    const Task t = make_task(options.seed, task, needs);
+    const Extras extras{rates.rate[kPriceKey] > 0, rates.rate[kRefFormat] > 0, update};
+    const Task t = make_task(options.seed, task, needs, extras);
     for (std::uint64_t i = first; i < last; ++i) {
       const Plan& plan = plans[i - first];
       const trace::Trajectory trajectory = Builder(t, plan, options, i).build();
       planted.clear();
       if (plan.failure >= 0) planted.push_back(catalogue[static_cast<std::size_t>(plan.failure)].id);
       for (int h : plan.habits) planted.push_back(catalogue[static_cast<std::size_t>(h)].id);
+      if (plan.lookup) planted.push_back(catalogue[kLookup].id);
       if (plan.failure >= 0) ++counts[static_cast<std::size_t>(plan.failure)];
       for (int h : plan.habits) ++counts[static_cast<std::size_t>(h)];
+      counts[kLookup] += plan.lookup ? 1 : 0;
       successes += plan.success() ? 1 : 0;
+      if (plan.updater) {
+        updaters[plan.lookup].add(plan.success());
+        if (plan.failure < 0 && !plan.other_failure) rest_right[plan.lookup].add(plan.success());
+      }
       if (emit) emit(trajectory, planted);
     }
   }
@@ -1867,12 +2255,31 @@ nlohmann::json generate(const Options& options, const Emit& emit) {
   json listed = json::array();
   for (int p = 0; p < kPatternCount; ++p) {
     const Pattern& pattern = catalogue[static_cast<std::size_t>(p)];
-    listed.push_back({{"id", pattern.id},
-                      {"kind", pattern.kind == Pattern::Kind::failure ? "failure" : "habit"},
-                      {"rate", rates.rate[static_cast<std::size_t>(p)]},
-                      {"count", counts[static_cast<std::size_t>(p)]},
-                      {"symptom", pattern.symptom},
-                      {"lesson", pattern.lesson}});
+    json entry = {{"id", pattern.id},
+                  {"kind", kind_name(pattern.kind)},
+                  {"rate", rates.rate[static_cast<std::size_t>(p)]},
+                  {"count", counts[static_cast<std::size_t>(p)]},
+                  {"symptom", pattern.symptom},
+                  {"lesson", pattern.lesson}};
+    if (!pattern.literal.empty()) entry["literal"] = pattern.literal;
+    if (pattern.kind == Pattern::Kind::conditional_habit) {
+      const Tally all{updaters[0].runs + updaters[1].runs, updaters[0].successes + updaters[1].successes};
+      const double overall =
+          options.trajectories ? static_cast<double>(successes) / static_cast<double>(options.trajectories) : 0.0;
+      entry["condition"] = pattern.condition;
+      entry["action"] = pattern.action;
+      entry["rate_of"] = "updaters";  // the rate is a share of the runs that call the condition
+      entry["updaters"] = all.runs;
+      entry["planted_update_success"] = {{"with", kLookupSuccess}, {"without", kNoLookupSuccess}};
+      entry["measured"] = {
+          {"with", updaters[1].to_json()},
+          {"without", updaters[0].to_json()},
+          {"with_rest_right", rest_right[1].to_json()},
+          {"without_rest_right", rest_right[0].to_json()},
+          {"lift_among_updaters", ratio(updaters[1].rate(), updaters[0].rate())},
+          {"lift_overall", ratio(updaters[1].rate(), overall)}};
+    }
+    listed.push_back(std::move(entry));
   }
   return {{"generator", "t2s synth"},
           {"synthetic", true},
@@ -1881,6 +2288,7 @@ nlohmann::json generate(const Options& options, const Emit& emit) {
             {"trajectories", options.trajectories},
             {"attempts", options.attempts},
             {"noise", options.noise},
+            {"updaters", options.updaters},
             {"rates", json(options.rates)}}},
           {"trajectories", options.trajectories},
           {"successes", successes},
