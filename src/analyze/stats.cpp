@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <deque>
 #include <optional>
 #include <cmath>
 #include <numeric>
@@ -52,7 +53,8 @@ std::uint32_t fold_of(std::string_view task_id, std::uint32_t folds) {
 // every run that is counted at all) to the tallies. A feature is compared among the runs its
 // condition applies to: all runs, or the runs showing the condition.
 template <typename Counts, typename TallyOf, typename ConditionOf>
-void contribute(const TaskPlan& plan, std::uint32_t task_index, const Counts& counts, TallyOf&& tally_of, ConditionOf&& condition_of_key) {
+void contribute(const TaskPlan& plan, std::uint32_t task_index, std::uint32_t layer, const Counts& counts, TallyOf&& tally_of,
+                ConditionOf&& condition_of_key) {
   const auto& task = plan.tasks()[task_index];
   for (const auto& [key, sf] : counts) {
     const auto [s, f] = sf;
@@ -63,7 +65,7 @@ void contribute(const TaskPlan& plan, std::uint32_t task_index, const Counts& co
     if (s > 0) ++t.success_tasks;
     if (f > 0) ++t.failure_tasks;
     if (task.pool >= 0) {
-      auto& p = t.pooled[static_cast<std::uint32_t>(task.pool)];
+      auto& p = t.pooled[(static_cast<std::uint32_t>(task.pool) << kLayerBits) | layer];
       p.first += s + f;
       p.second += s;
       continue;
@@ -146,6 +148,7 @@ StatsOptions StatsOptions::from_json(const json& table, const std::string& where
     else if (key == "replication") o.replication = number(0, 1);
     else if (key == "min_mixed_tasks") o.min_mixed_tasks = static_cast<std::uint64_t>(number(0, 1e12));
     else if (key == "template_similarity") o.template_similarity = number(0, 1);
+    else if (key == "cooccurrence") o.cooccurrence = number(0, 1);
     else if (key == "max_lessons") o.max_lessons = static_cast<std::size_t>(number(0, 1e6));
     else if (key == "report_candidates") o.report_candidates = static_cast<std::size_t>(number(0, 1e6));
     else if (key == "failure_section") o.failure_section = text();
@@ -173,6 +176,7 @@ json StatsOptions::to_json() const {
           {"min_difference", min_difference}, {"folds", folds},
           {"replication", replication},       {"single_runs", single},
           {"min_mixed_tasks", min_mixed_tasks}, {"template_similarity", template_similarity},
+          {"cooccurrence", cooccurrence},
           {"max_lessons", max_lessons},       {"report_candidates", report_candidates},
           {"failure_section", failure_section}, {"habit_section", habit_section}};
 }
@@ -241,24 +245,28 @@ void MinedCounts::settle(const TaskPlan& plan) {
       ++it;
       continue;
     }
-    contribute(
-        plan, task, open_tasks[task], [&](const std::string& f) -> FeatureTally& { return features[f]; },
-        [](const std::string& f) { return condition_of(f); });
-    open_tasks.erase(task);
+    const std::uint64_t first = static_cast<std::uint64_t>(task) << kLayerBits, end = first + (1u << kLayerBits);
+    for (auto layer = open_tasks.lower_bound(first); layer != open_tasks.end() && layer->first < end;) {
+      contribute(
+          plan, task, static_cast<std::uint32_t>(layer->first - first), layer->second,
+          [&](const std::string& f) -> FeatureTally& { return features[f]; }, [](const std::string& f) { return condition_of(f); });
+      layer = open_tasks.erase(layer);
+    }
     it = open_runs.erase(it);
   }
 }
 
 json MinedCounts::to_json() const {
-  json f = json::object(), open = json::array();
+  json f = json::object(), layers = json::array(), runs = json::array();
   for (const auto& [feature, tally] : features) f[feature] = tally_json(tally);
-  for (const auto& [task, runs] : open_runs) {
-    json counts = json::object();
-    if (const auto it = open_tasks.find(task); it != open_tasks.end())
-      for (const auto& [feature, sf] : it->second) counts[feature] = {sf.first, sf.second};
-    open.push_back({task, runs, counts});
+  for (const auto& [key, counts] : open_tasks) {
+    json c = json::object();
+    for (const auto& [feature, sf] : counts) c[feature] = {sf.first, sf.second};
+    layers.push_back({key, c});
   }
-  return {{"trajectories", trajectories}, {"successes", successes}, {"failures", failures}, {"features", f}, {"open", open}};
+  for (const auto& [task, n] : open_runs) runs.push_back({task, n});
+  return {{"trajectories", trajectories}, {"successes", successes}, {"failures", failures}, {"features", f},
+          {"open_runs", runs}, {"open_tasks", layers}};
 }
 
 MinedCounts MinedCounts::from_json(const json& value) {
@@ -267,11 +275,10 @@ MinedCounts MinedCounts::from_json(const json& value) {
   c.successes = value.at("successes").get<std::uint64_t>();
   c.failures = value.at("failures").get<std::uint64_t>();
   for (const auto& [feature, tally] : value.at("features").items()) c.features[feature] = tally_from_json(tally);
-  for (const auto& item : value.at("open")) {
-    const auto task = item.at(0).get<std::uint32_t>();
-    c.open_runs[task] = item.at(1).get<std::uint32_t>();
-    auto& counts = c.open_tasks[task];
-    for (const auto& [feature, sf] : item.at(2).items()) counts[feature] = {sf.at(0).get<std::uint32_t>(), sf.at(1).get<std::uint32_t>()};
+  for (const auto& item : value.at("open_runs")) c.open_runs[item.at(0).get<std::uint32_t>()] = item.at(1).get<std::uint32_t>();
+  for (const auto& item : value.at("open_tasks")) {
+    auto& counts = c.open_tasks[item.at(0).get<std::uint64_t>()];
+    for (const auto& [feature, sf] : item.at(1).items()) counts[feature] = {sf.at(0).get<std::uint32_t>(), sf.at(1).get<std::uint32_t>()};
   }
   return c;
 }
@@ -329,20 +336,31 @@ std::vector<std::uint32_t> ShardMiner::ids_of(std::uint64_t i) const {
   return ids;
 }
 
-MinedCounts ShardMiner::counts(const std::vector<std::string>& excluding, const std::vector<std::string>& only) const {
-  std::vector<bool> excluded(names_.size(), false), wanted(names_.size(), only.empty());
-  for (const auto& f : excluding)
-    if (const auto it = index_.find(f); it != index_.end()) excluded[it->second] = true;
+MinedCounts ShardMiner::counts() const { return counts(Subset{}); }
+
+MinedCounts ShardMiner::counts(const Subset& subset) const {
+  if (subset.stratify_by.size() > kLayerBits) throw Error("ShardMiner: at most 8 features to stratify by");
+  std::vector<bool> excluded(names_.size(), false), failing(names_.size(), false), wanted(names_.size(), subset.only.empty());
+  std::vector<std::uint32_t> layer_bit(names_.size(), 0);
+  const auto mark = [&](const std::vector<std::string>& features, std::vector<bool>& marks) {
+    for (const auto& f : features)
+      if (const auto it = index_.find(f); it != index_.end()) marks[it->second] = true;
+  };
+  mark(subset.excluding, excluded);
+  mark(subset.failing_with, failing);
+  for (std::size_t b = 0; b < subset.stratify_by.size(); ++b)
+    if (const auto it = index_.find(subset.stratify_by[b]); it != index_.end()) layer_bit[it->second] |= 1u << b;
   wanted[0] = true;
-  for (const auto& f : only)
+  for (const auto& f : subset.only)
     if (const auto it = index_.find(f); it != index_.end()) wanted[it->second] = wanted[condition_[it->second]] = true;
   MinedCounts out;
   std::vector<FeatureTally> tallies(names_.size());
   std::map<std::uint32_t, Open> open;
   const auto finish = [&](std::uint32_t task, const Open& o) {
-    contribute(
-        plan_, task, o.counts, [&](std::uint32_t id) -> FeatureTally& { return tallies[id]; },
-        [&](std::uint32_t id) { return condition_[id]; });
+    for (const auto& [layer, counts] : o.layers)
+      contribute(
+          plan_, task, layer, counts, [&](std::uint32_t id) -> FeatureTally& { return tallies[id]; },
+          [&](std::uint32_t id) { return condition_[id]; });
   };
   for (std::uint64_t i = 0; i + 1 < offsets_.size(); ++i) {
     const std::uint64_t row = first_ + i;
@@ -353,10 +371,17 @@ MinedCounts ShardMiner::counts(const std::vector<std::string>& excluding, const 
     Open& o = open[task];
     ++o.runs;
     const auto ids = ids_of(i);
-    if (!std::any_of(ids.begin(), ids.end(), [&](std::uint32_t id) { return excluded[id]; })) {
+    const auto shows = [&](const std::vector<bool>& marks) {
+      return std::any_of(ids.begin(), ids.end(), [&](std::uint32_t id) { return marks[id]; });
+    };
+    const bool kept = !shows(excluded) && (label == Label::success || subset.failing_with.empty() || shows(failing));
+    if (kept) {
       ++(label == Label::success ? out.successes : out.failures);
+      std::uint32_t layer = 0;
+      for (const auto id : ids) layer |= layer_bit[id];
+      auto& counts = o.layers[layer];
       for (const auto id : ids)
-        if (wanted[id]) ++(label == Label::success ? o.counts[id].first : o.counts[id].second);
+        if (wanted[id]) ++(label == Label::success ? counts[id].first : counts[id].second);
     }
     const auto& t = plan_.tasks()[task];
     if (o.runs == t.runs && t.first_row >= first_ && t.last_row < end_) {
@@ -368,8 +393,10 @@ MinedCounts ShardMiner::counts(const std::vector<std::string>& excluding, const 
     if (!(tallies[id] == FeatureTally{})) out.features.emplace(*names_[id], std::move(tallies[id]));
   for (const auto& [task, o] : open) {
     out.open_runs[task] = o.runs;
-    auto& counts = out.open_tasks[task];
-    for (const auto& [id, sf] : o.counts) counts[*names_[id]] = sf;
+    for (const auto& [layer, counts] : o.layers) {
+      auto& into = out.open_tasks[(static_cast<std::uint64_t>(task) << kLayerBits) | layer];
+      for (const auto& [id, sf] : counts) into[*names_[id]] = sf;
+    }
   }
   return out;
 }
@@ -412,6 +439,30 @@ std::string instruction(std::string_view feature) {
     return "After the tool error " + code_span(name.substr(sep + 1 + 7)) + ", call " + code_span(name.substr(0, sep));
   }
   return "Do " + code_span(feature);
+}
+
+// What a run did, said of runs ("called the `X` tool").
+std::string did(std::string_view feature) {
+  const auto colon = feature.find(':');
+  const std::string_view kind = feature.substr(0, colon), name = feature.substr(colon + 1);
+  if (kind == "tool") return "called the " + code_span(name) + " tool";
+  if (kind == "arg") {
+    const auto dot = name.rfind('.');
+    return "passed " + code_span(name.substr(dot + 1)) + " to " + code_span(name.substr(0, dot));
+  }
+  if (kind == "call") return "used " + code_span(std::string(name) + "()");
+  if (kind == "kw") return "passed " + code_span(name);
+  if (kind == "import") return "imported " + code_span(name);
+  if (kind == "except") return "caught " + code_span(name);
+  if (kind == "raise") return "raised " + code_span(name);
+  if (kind == "cmd") return "ran " + code_span(name);
+  if (kind == "flag") return "passed the " + code_span(name) + " flag";
+  if (kind == "before") {
+    const auto lt = name.rfind('<');
+    return "called " + code_span(name.substr(0, lt)) + " before " + code_span(name.substr(lt + 1));
+  }
+  if (kind == "after") return "called " + code_span(name.substr(0, name.find(kAfterSeparator))) + " after that error";
+  return "showed " + code_span(feature);
 }
 
 std::string symptom_display(std::string_view symptom) {
@@ -483,21 +534,39 @@ std::string replicated(const Candidate& c) {
   return "replicated in " + std::to_string(c.agreeing_folds) + " of " + std::to_string(c.informative_folds) + " held-out task folds";
 }
 
-std::string lesson_text(const Candidate& c, const std::vector<std::string>& similar, const std::string& recovery) {
+// Shares of the passing runs and of the failing runs that show a paired action, in its strata.
+std::pair<double, double> shares(const Association& a) {
+  const double passing = static_cast<double>(a.with_successes + a.without_successes);
+  const double failing = static_cast<double>(a.with_runs + a.without_runs) - passing;
+  return {share(static_cast<double>(a.with_successes), passing), share(static_cast<double>(a.with_runs - a.with_successes), failing)};
+}
+
+std::string lesson_text(const Candidate& c, const std::vector<std::string>& similar, const Candidate* pair, const std::string& recovery) {
   const Association& a = c.association;
   const double with_rate = share(static_cast<double>(a.with_successes), static_cast<double>(a.with_runs));
   const double without_rate = share(static_cast<double>(a.without_successes), static_cast<double>(a.without_runs));
   std::string out = "- **";
   if (c.kind == Lesson::Kind::failure) {
     out += "Watch for " + symptom_display(c.feature);
-    if (!similar.empty()) out += " (or the similar " + (similar.size() == 1 ? code_span(similar.front().substr(7)) : std::to_string(similar.size()) + " similar symptoms") + ")";
+    if (!similar.empty()) out += " (or " + (similar.size() == 1 ? code_span(similar.front().substr(7)) : std::to_string(similar.size()) + " similar symptoms") + ")";
     out += ".** ";
     std::string w = where(c);
     w[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(w[0])));
     out += w + ", " + percent(1 - with_rate) + " of the " + std::to_string(a.with_runs) + " runs that showed it failed, against " +
            percent(1 - without_rate) + " of the " + std::to_string(a.without_runs) + " that did not (" + replicated(c) + "). ";
-    out += recovery.empty() ? "The data shows no action that avoids it: check for it before finishing."
-                            : "Runs that hit it and then called " + code_span(recovery) + " passed more often (see the habits).";
+    if (pair != nullptr) {
+      const auto [passing, failing] = shares(pair->association);
+      if (pair->association.risk_difference > 0)
+        out += "Passing runs " + where(*pair) + " " + did(pair->feature) + " more often (" + percent(passing) + " of them, against " +
+               percent(failing) + " of the runs that failed this way).";
+      else
+        out += "The runs that failed this way " + did(pair->feature) + " (" + percent(failing) + " of them, against " + percent(passing) +
+               " of the passing runs " + where(*pair) + ").";
+    } else if (!recovery.empty()) {
+      out += "Runs that hit it and then called " + code_span(recovery) + " passed more often (see the habits).";
+    } else {
+      out += "Check for it before finishing.";
+    }
     return out;
   }
   out += instruction(c.feature) + ".** ";
@@ -544,7 +613,7 @@ void weigh(Candidate& c, const MinedCounts& counts, const TaskPlan& plan, std::u
                       static_cast<std::uint32_t>(with.first), static_cast<std::uint32_t>(with.second)};
     if (!table.valid() || !table.informative()) continue;
     ++all[table];
-    ++by_fold[plan.pools()[pool].fold % folds][table];
+    ++by_fold[plan.pools()[pool >> kLayerBits].fold % folds][table];
     c.pooled_runs += table.n;
   }
   c.association = associate(all);
@@ -619,7 +688,9 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
         accepted[i]->verdict = "the same runs as " + accepted[j]->feature;
         break;
       }
-  // A symptom kept with its literal and in its generic form: the literal when it covers most of it.
+  // A symptom that holds with its literal (a key, a regular expression) and in its generic form (every
+  // quoted value <str>) is one lesson: the literal when it covers most of the generic form's failures or
+  // its effect is clearly stronger (the key matters), else the generic form (the value varies).
   std::map<std::string, Candidate*> by_feature;
   for (auto* c : accepted)
     if (c->verdict.empty()) by_feature[c->feature] = c;
@@ -630,13 +701,17 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
     if (generic == c->feature) continue;
     const auto it = by_feature.find(generic);
     if (it == by_feature.end() || !it->second->verdict.empty()) continue;
-    if (c->tally->failures * 5 >= it->second->tally->failures * 4) it->second->verdict = "covered by its literal form " + c->feature;
-    else c->verdict = "its generic form " + generic + " covers more runs";
+    // the literal when it covers most of the generic form's failures, or says clearly more
+    const bool covers = c->tally->failures * 5 >= it->second->tally->failures * 4;
+    const bool stronger = std::abs(c->association.risk_difference) >= std::abs(it->second->association.risk_difference) + options.min_difference;
+    if (covers || stronger) it->second->verdict = "its literal form " + c->feature + " holds (an agent can recognise it)";
+    else c->verdict = "its generic form " + generic + " covers more runs as strongly";
   }
 
-  // Habits one at a time, strongest first: each must still help among the runs that show neither a
-  // failure symptom found nor a habit already kept. An action that only marks the runs that did not
-  // fail in one listed way, or that goes along with a stronger habit, is not a habit of its own.
+  // Habits one at a time, strongest first: each must still help among the runs that show no failure
+  // symptom found, comparing runs of one task that agree on the (up to 8 strongest) habits already
+  // kept. An action that only marks the runs that did not fail one listed way, or that goes along with
+  // a stronger habit, is not a habit of its own.
   if (recount) {
     std::vector<std::string> excluding;
     std::vector<Candidate*> strongest;
@@ -646,18 +721,25 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
       if (x->association.p_value != y->association.p_value) return x->association.p_value < y->association.p_value;
       return x->feature < y->feature;
     });
-    std::string kept;  // the first habit kept, for the reason given
+    std::vector<std::string> habits_kept;
     for (auto* c : strongest) {
       Candidate rest = *c;
-      const MinedCounts counts = recount(excluding, {c->feature});
+      // a conditional habit is scored where its condition applies: the failures it prevents there are
+      // its point, so only the habits already kept are left out
+      const bool conditional = !condition_of(c->feature).empty();
+      Subset subset;
+      if (!conditional) subset.excluding = excluding;
+      subset.stratify_by.assign(habits_kept.begin(), habits_kept.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(habits_kept.size(), kLayerBits)));
+      subset.only = {c->feature};
+      const MinedCounts counts = recount(subset);
       weigh(rest, counts, plan, folds);
       const Association& a = rest.association;
       if (a.strata == 0 || a.p_value > options.fdr || a.risk_difference < options.min_difference) {
-        c->verdict = "explained by " + (excluding.empty() ? std::string("the failure modes found") : "the failure modes and habits found") +
-                     " (among the runs without them: risk difference " + fixed(a.risk_difference, 2) + ", p = " + fixed(a.p_value, 2) + ")";
+        c->verdict = std::string("explained by ") + (conditional ? "the habits found" : "the failure modes and habits found") +
+                     " (with them held fixed: risk difference " + fixed(a.risk_difference, 2) + ", p = " + fixed(a.p_value, 2) + ")";
         continue;
       }
-      excluding.push_back(c->feature);
+      habits_kept.push_back(c->feature);
     }
   }
 
@@ -673,19 +755,33 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
   std::sort(habits.begin(), habits.end(), by_support);
   Decision decision;
   std::vector<std::vector<std::string>> joined(failures.size());
+  // A symptom that holds in every way but spans too few tasks on its own can still be part of a
+  // similar one that does ("rows with Phase <str> remain" beside "rows with Status <str> remain").
+  std::vector<Candidate*> narrow;
+  for (auto& c : tested)
+    if (c.kind == Lesson::Kind::failure && c.verdict.starts_with("support") && c.association.risk_difference < 0 &&
+        c.q <= options.fdr && -c.association.risk_difference >= options.min_difference && c.informative_folds >= 2 &&
+        static_cast<double>(c.agreeing_folds) >= options.replication * c.informative_folds - 1e-9)
+      narrow.push_back(&c);
+  const auto similar = [&](const std::vector<std::string>& words, const Candidate& other) {
+    const auto theirs = template_words(other.feature);
+    if (theirs.size() != words.size() || words.empty()) return false;
+    std::size_t equal = 0;
+    for (std::size_t w = 0; w < words.size(); ++w) equal += words[w] == theirs[w];
+    return share(static_cast<double>(equal), static_cast<double>(words.size())) >= options.template_similarity;
+  };
   for (std::size_t i = 0; i < failures.size(); ++i) {
     if (!failures[i]->verdict.empty()) continue;
     const auto words = template_words(failures[i]->feature);
     for (std::size_t j = i + 1; j < failures.size(); ++j) {
-      if (!failures[j]->verdict.empty()) continue;
-      const auto other = template_words(failures[j]->feature);
-      if (other.size() != words.size() || words.empty()) continue;
-      std::size_t equal = 0;
-      for (std::size_t w = 0; w < words.size(); ++w) equal += words[w] == other[w];
-      if (share(static_cast<double>(equal), static_cast<double>(words.size())) >= options.template_similarity) {
-        joined[i].push_back(failures[j]->feature);
-        failures[j]->verdict = "joined with the similar symptom " + failures[i]->feature;
-      }
+      if (!failures[j]->verdict.empty() || !similar(words, *failures[j])) continue;
+      joined[i].push_back(failures[j]->feature);
+      failures[j]->verdict = "joined with the similar symptom " + failures[i]->feature;
+    }
+    for (auto* n : narrow) {
+      if (!n->verdict.starts_with("support") || !similar(words, *n)) continue;
+      joined[i].push_back(n->feature);
+      n->verdict = "joined with the similar symptom " + failures[i]->feature + " (" + n->verdict + " on its own)";
     }
   }
   const auto recovery_for = [&](const std::string& symptom) {
@@ -696,6 +792,94 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
     }
     return std::string();
   };
+  // What sets each failure's runs apart from the passing runs of the same tasks: every action tested
+  // among those runs only (the other failed runs left out); of those that pass the same tests, that the
+  // failing runs did, and that mostly fail this way wherever they occur, the rarest among all failures.
+  std::deque<Candidate> pairs;
+  std::vector<const Candidate*> pair_of(failures.size(), nullptr);
+  if (recount) {
+    std::vector<std::string> actions;
+    for (const auto& c : tested)
+      if (c.kind == Lesson::Kind::habit) actions.push_back(c.feature);
+    for (std::size_t i = 0; i < failures.size() && !actions.empty(); ++i) {
+      if (!failures[i]->verdict.empty()) continue;
+      std::vector<std::string> symptoms{failures[i]->feature};
+      symptoms.insert(symptoms.end(), joined[i].begin(), joined[i].end());
+      Subset subset;
+      subset.failing_with = symptoms;
+      subset.only = actions;
+      for (std::size_t j = i + 1; j < failures.size(); ++j)
+        if (failures[j]->verdict.empty()) {
+          subset.only.push_back(failures[j]->feature);
+          subset.only.insert(subset.only.end(), joined[j].begin(), joined[j].end());
+        }
+      const MinedCounts counts = recount(subset);
+      // a later symptom shown by (nearly) the same failed runs is the same failure seen twice (the
+      // templates of one lesson are counted as one: a run shows one of them)
+      const auto failed_with = [&](const std::vector<std::string>& features, const MinedCounts& in) {
+        std::uint64_t n = 0;
+        for (const auto& f : features)
+          if (const auto it = in.features.find(f); it != in.features.end()) n += it->second.failures;
+        return static_cast<double>(n);
+      };
+      std::vector<std::string> mine = symptoms;
+      for (std::size_t j = i + 1; j < failures.size(); ++j) {
+        if (!failures[j]->verdict.empty()) continue;
+        std::vector<std::string> theirs{failures[j]->feature};
+        theirs.insert(theirs.end(), joined[j].begin(), joined[j].end());
+        const double together = failed_with(theirs, counts);
+        const double either = failed_with(mine, total) + failed_with(theirs, total) - together;
+        if (share(together, either) < options.cooccurrence) continue;
+        joined[i].push_back(failures[j]->feature);
+        joined[i].insert(joined[i].end(), joined[j].begin(), joined[j].end());
+        failures[j]->verdict = "shown by the same failed runs as " + failures[i]->feature;
+      }
+      std::vector<Candidate> weighed;
+      for (const auto& action : actions) {
+        Candidate x;
+        x.feature = action;
+        weigh(x, counts, plan, folds);
+        if (x.association.strata > 0) weighed.push_back(std::move(x));
+      }
+      std::vector<double> p;
+      for (const auto& x : weighed) p.push_back(x.association.p_value);
+      const auto q = benjamini_hochberg(p);
+      const Candidate* best = nullptr;
+      for (std::size_t k = 0; k < weighed.size(); ++k) {
+        Candidate& x = weighed[k];
+        x.q = q[k];
+        if (x.q > options.fdr || std::abs(x.association.risk_difference) < options.min_difference || x.informative_folds < 2 ||
+            static_cast<double>(x.agreeing_folds) < options.replication * x.informative_folds - 1e-9)
+          continue;
+        // what the failing runs did and the passing ones did not, and the rarest such action among all
+        // failures: the one most specific to this failure (symptoms of one cause share it)
+        if (x.association.risk_difference >= 0) continue;
+        const auto failures_with = [&](const Candidate& y) { return total.features.at(y.feature).failures; };
+        // specific: most failed runs that did it failed this way (a common call is no explanation)
+        const std::uint64_t here = x.association.with_runs - x.association.with_successes;
+        if (failures_with(x) > here * 2) continue;
+        if (best == nullptr || failures_with(x) < failures_with(*best) ||
+            (failures_with(x) == failures_with(*best) && x.association.p_value < best->association.p_value))
+          best = &x;
+      }
+      if (best != nullptr) {
+        pairs.push_back(*best);
+        pair_of[i] = &pairs.back();
+      }
+    }
+  }
+  // Failures whose failing runs share the action that sets them apart are symptoms of one cause.
+  for (std::size_t i = 0; i < failures.size(); ++i) {
+    if (!failures[i]->verdict.empty() || pair_of[i] == nullptr || pair_of[i]->association.risk_difference >= 0) continue;
+    for (std::size_t j = i + 1; j < failures.size(); ++j) {
+      if (!failures[j]->verdict.empty() || pair_of[j] == nullptr || pair_of[j]->feature != pair_of[i]->feature ||
+          pair_of[j]->association.risk_difference >= 0)
+        continue;
+      joined[i].push_back(failures[j]->feature);
+      joined[i].insert(joined[i].end(), joined[j].begin(), joined[j].end());
+      failures[j]->verdict = "one cause with " + failures[i]->feature + " (the runs that failed either way " + did(pair_of[i]->feature) + ")";
+    }
+  }
   for (std::size_t i = 0; i < failures.size(); ++i) {
     Candidate& c = *failures[i];
     if (!c.verdict.empty()) continue;
@@ -704,8 +888,14 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
     lesson.features.push_back(c.feature);
     lesson.features.insert(lesson.features.end(), joined[i].begin(), joined[i].end());
     lesson.section = options.failure_section;
-    lesson.text = lesson_text(c, joined[i], recovery_for(c.feature));
+    lesson.text = lesson_text(c, joined[i], pair_of[i], recovery_for(c.feature));
     lesson.evidence = candidate_json(c);
+    if (const Candidate* pair = pair_of[i]) {
+      const auto [passing, failing] = shares(pair->association);
+      lesson.evidence["paired"] = {{"feature", pair->feature}, {"p", pair->association.p_value}, {"q", pair->q},
+                                   {"risk_difference", pair->association.risk_difference}, {"passing_share", passing},
+                                   {"failing_share", failing}, {"strata", pair->association.strata}};
+    }
     decision.lessons.push_back(std::move(lesson));
   }
   for (auto* h : habits) {
@@ -713,7 +903,7 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
     lesson.kind = Lesson::Kind::habit;
     lesson.features.push_back(h->feature);
     lesson.section = options.habit_section;
-    lesson.text = lesson_text(*h, {}, {});
+    lesson.text = lesson_text(*h, {}, nullptr, {});
     lesson.evidence = candidate_json(*h);
     decision.lessons.push_back(std::move(lesson));
   }

@@ -513,8 +513,8 @@ Leaves EvolveRun::analyse_stats() {
     });
     auto total = all_merged(comm_, miner->counts());
     total.settle(plan);
-    const auto decision = analyze::decide(total, plan, job_.stats, [&](const auto& excluding, const auto& only) {
-      auto counts = all_merged(comm_, miner->counts(excluding, only));
+    const auto decision = analyze::decide(total, plan, job_.stats, [&](const analyze::Subset& subset) {
+      auto counts = all_merged(comm_, miner->counts(subset));
       counts.settle(plan);
       return counts;
     });

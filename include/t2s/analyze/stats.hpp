@@ -53,6 +53,7 @@ struct StatsOptions {
   SingleRuns single_runs = SingleRuns::automatic;
   std::uint64_t min_mixed_tasks = 10;   // automatic: fewer tasks with both outcomes → pool single runs
   double template_similarity = 0.75;    // share of agreeing words for two symptoms to be one lesson
+  double cooccurrence = 0.8;            // Jaccard of two symptoms' failed runs for them to be one lesson
   std::size_t max_lessons = 40;
   std::size_t report_candidates = 15;   // closest rejected candidates listed in the report
   std::string failure_section = "## Known failure modes";
@@ -103,12 +104,23 @@ class TaskPlan {
   std::uint64_t mixed_ = 0;
 };
 
+// Which runs to count again, and what to tally of them.
+struct Subset {
+  std::vector<std::string> excluding;    // leave out the runs that show any of these
+  std::vector<std::string> failing_with; // non-empty: of the failed runs, keep only those that show one of these
+  std::vector<std::string> only;         // tally just these features (and their conditions); empty: all
+  std::vector<std::string> stratify_by;  // compare only runs of one task that agree on these (at most 8)
+};
+
+// Strata within a task (runs that agree on Subset::stratify_by) are numbered in this many bits.
+constexpr unsigned kLayerBits = 8;
+
 // The counts of one feature over a corpus (or a shard of it).
 struct FeatureTally {
   std::uint64_t successes = 0, failures = 0;               // runs showing it
   std::uint64_t tasks = 0, success_tasks = 0, failure_tasks = 0;  // tasks where a run (a passing one, a failing one) shows it
   std::map<std::pair<std::uint32_t, Table>, std::uint64_t> tables;  // (fold, table of a task) → tasks
-  std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> pooled;  // pool → (runs showing it, successes among them)
+  std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> pooled;  // pool << kLayerBits | layer → (runs showing it, successes among them)
   bool operator==(const FeatureTally&) const = default;
 };
 
@@ -117,7 +129,7 @@ struct FeatureTally {
 struct MinedCounts {
   std::uint64_t trajectories = 0, successes = 0, failures = 0;
   std::map<std::string, FeatureTally, std::less<>> features;
-  std::map<std::uint32_t, std::map<std::string, std::pair<std::uint32_t, std::uint32_t>>> open_tasks;  // task → feature → (s, f)
+  std::map<std::uint64_t, std::map<std::string, std::pair<std::uint32_t, std::uint32_t>>> open_tasks;  // task << kLayerBits | layer → feature → (s, f)
   std::map<std::uint32_t, std::uint32_t> open_runs;  // task → its runs seen so far
 
   void merge(const MinedCounts& other);
@@ -132,17 +144,17 @@ class ShardMiner {
  public:
   ShardMiner(const TaskPlan& plan, std::uint64_t first_row, std::uint64_t end_row);
   void add(std::uint64_t row, const Features& features);  // rows in order, from first_row on
-  // Tallies of the tasks complete in this shard and open counts of the rest. Runs that show any of
-  // `excluding` are left out (they still count for telling when a task is complete).
-  // `only`: tally just these features (and their conditions); empty: all.
-  MinedCounts counts(const std::vector<std::string>& excluding = {}, const std::vector<std::string>& only = {}) const;
+  // Tallies of the tasks complete in this shard and open counts of the rest, over the runs of
+  // `subset` (the others still count for telling when a task is complete).
+  MinedCounts counts(const struct Subset& subset) const;
+  MinedCounts counts() const;
   bool has(std::uint64_t row) const { return row >= first_ && row - first_ + 1 < offsets_.size(); }
   std::vector<std::string> features_of(std::uint64_t row) const;  // sorted
 
  private:
   struct Open {
     std::uint32_t runs = 0;
-    std::map<std::uint32_t, std::pair<std::uint32_t, std::uint32_t>> counts;  // id → (s, f)
+    std::map<std::uint32_t, std::map<std::uint32_t, std::pair<std::uint32_t, std::uint32_t>>> layers;  // layer → id → (s, f)
   };
   std::uint32_t intern(const std::string& feature);
   std::vector<std::uint32_t> ids_of(std::uint64_t index) const;
@@ -172,12 +184,16 @@ struct Decision {
   std::vector<Lesson> lessons;
   nlohmann::json report;  // {"tested", "regime", "candidates": [...], ...}
 };
-// The corpus counted again without the runs that show any of `excluding`, tallying `only` those
-// features; settled, and summed over every shard (a collective: every rank asks the same questions).
-using Recount = std::function<MinedCounts(const std::vector<std::string>& excluding, const std::vector<std::string>& only)>;
+// A subset of the corpus counted again, settled, and summed over every shard (a collective: every
+// rank asks the same questions in the same order).
+using Recount = std::function<MinedCounts(const Subset& subset)>;
 
-// With `recount`, habits are kept one at a time, strongest first, each only when it still helps among
-// the runs that show neither a failure symptom found nor a habit already kept.
+// With `recount`:
+// - habits are kept one at a time, strongest first, each only when it still helps among the runs
+//   that show neither a failure symptom found nor a habit already kept;
+// - each failure lesson is paired with what tells its runs apart from the passing runs of the same
+//   tasks (the strongest action, tested among those runs only), and failure lessons whose failing
+//   runs share that action (symptoms of one cause) become one lesson.
 Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptions& options, const Recount& recount = {});
 
 // The report as Markdown (for people): what was tested, the lessons and the closest rejected candidates.
