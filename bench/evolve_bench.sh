@@ -58,8 +58,11 @@ TOML
   echo "A lesson recovers a pattern when the Jaccard similarity of its support set and the planted"
   echo "trajectories is at least 0.9; reported lessons are those the prevalence policy put in SKILL.md."
   echo
-  echo "| corpus | trajectories | planted | reported | recall | precision | max support error |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "A pattern with a literal (a key, a regular expression) counts only when the lesson's text keeps"
+  echo "it verbatim; literal recall is over those patterns alone."
+  echo
+  echo "| corpus | trajectories | planted | reported | recall | precision | literal recall | max support error |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 } >"$RESULTS"
 
 recovery() {
@@ -71,10 +74,14 @@ recovery() {
   "$PYTHON" - "$SCRATCH/$name/score.json" "$name ${*:-(defaults)}" "$n" >>"$RESULTS" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"| {sys.argv[2]} | {sys.argv[3]} | {r['planted']} | {r['reported']} | {r['recall']:.3f} | {r['precision']:.3f} | {100 * r['max_support_error']:.1f}% |")
+literal = r.get("literal_recall")
+literal = "–" if literal is None else f"{literal:.3f}"
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {r['planted']} | {r['reported']} | {r['recall']:.3f} | {r['precision']:.3f} | {literal} | {100 * r['max_support_error']:.1f}% |")
+for name in r.get("missed", []):
+    print(f"|   missed: {name} | | | | | | | |")
 if "unmatched" in r["patterns"]:
     for text in r["patterns"]["unmatched"]:
-        print(f"|   unmatched: {text.replace('|', '/')} | | | | | | |")
+        print(f"|   unmatched: {text.replace('|', '/')} | | | | | | | |")
 PY
   echo "recovery $name: $(tail -1 "$RESULTS")"
 }
@@ -94,23 +101,33 @@ if [[ -n $SCALING ]]; then
     echo "patches: what grows with the trajectories read) and for the whole run (GNU time: the merge"
     echo "tree and the archive hold every support set, which grows with the corpus by nature)."
     echo
-    echo "| trajectories | store | mine (s) | analyse (s) | merge (s) | trajectories/s per rank | peak RSS per rank, analysis | peak RSS per rank, whole run |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "Against one read pass: the whole stats evolve at one rank (wall time) over \`t2s export\` of the"
+    echo "same store (wall time: read, inflate and write every record), in the same run (target: at most 3x)."
+    echo
+    echo "| trajectories | store | mine (s) | analyse (s) | merge (s) | trajectories/s per rank | peak RSS per rank, analysis | peak RSS per rank, whole run | export (s) | evolve at 1 rank (s) | ratio |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   } >>"$RESULTS"
   for n in $SCALING; do
     corpus "scale$n" "$n" 9
     evolve "scale$n" 256
+    # one read pass against the whole stats evolve at one rank, same store, same run
+    sync
+    export_s=$( { /usr/bin/time -f "%e" "$T2S" export "$SCRATCH/scale$n/trajectories.h5" -o "$SCRATCH/scale$n/export.jsonl" >/dev/null; } 2>&1 | tail -1)
+    rm -f "$SCRATCH/scale$n/export.jsonl"
+    sed "s#$SCRATCH/scale$n/run#$SCRATCH/scale$n/run1#" "$SCRATCH/scale$n/job.toml" >"$SCRATCH/scale$n/job1.toml"
+    evolve1_s=$( { /usr/bin/time -f "%e" "$T2S" evolve "$SCRATCH/scale$n/job1.toml" >/dev/null; } 2>&1 | tail -1)
     "$PYTHON" - "$SCRATCH/scale$n/run/run.h5" "$SCRATCH/scale$n/rss" "$n" "$RANKS" \
-      "$(du -h "$SCRATCH/scale$n/trajectories.h5" | cut -f1)" >>"$RESULTS" <<'PY'
+      "$(du -h "$SCRATCH/scale$n/trajectories.h5" | cut -f1)" "$export_s" "$evolve1_s" >>"$RESULTS" <<'PY'
 import json, sys
 import h5py
 with h5py.File(sys.argv[1], "r") as f:
     m = json.loads(f["metrics/json"].asstr()[0])
 rss = max(int(x) for x in open(sys.argv[2]).read().split())
 n, ranks = int(sys.argv[3]), int(sys.argv[4])
+export_s, evolve1_s = float(sys.argv[6]), float(sys.argv[7])
 rate = n / (m["mine_s"] + m["analyse_s"]) / ranks
 print(f"| {n} | {sys.argv[5]} | {m['mine_s']:.1f} | {m['analyse_s']:.1f} | {m['consolidate_s']:.1f} | {rate:,.0f} | "
-      f"{m['peak_rss_mb_after_analyse']:.0f} MB | {rss / 1024:.0f} MB |")
+      f"{m['peak_rss_mb_after_analyse']:.0f} MB | {rss / 1024:.0f} MB | {export_s:.1f} | {evolve1_s:.1f} | {evolve1_s / export_s:.1f}x |")
 PY
     echo "scaling $n: $(tail -1 "$RESULTS")"
     rm -rf "$SCRATCH/scale$n"

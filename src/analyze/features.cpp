@@ -7,6 +7,9 @@
 #include <map>
 #include <unordered_set>
 
+#include <simdjson.h>
+
+#include "t2s/core/error.hpp"
 #include "t2s/core/text.hpp"
 
 namespace t2s::analyze {
@@ -171,7 +174,7 @@ class TaskWords {
       }
       std::size_t j = i;
       while (j < text.size() && is_word_char(text[j])) ++j;
-      if (j - i >= 2) words_.emplace(text.substr(i, j - i));
+      if (j - i >= 2) words_.insert(text.substr(i, j - i));
       i = j;
     }
   }
@@ -179,14 +182,14 @@ class TaskWords {
   bool owns(std::string_view name) const {
     for (std::size_t i = 0; i <= name.size();) {
       const std::size_t dot = std::min(name.find('.', i), name.size());
-      if (dot > i && words_.count(std::string(name.substr(i, dot - i)))) return true;
+      if (dot > i && words_.count(name.substr(i, dot - i))) return true;
       i = dot + 1;
     }
     return false;
   }
 
  private:
-  std::unordered_set<std::string> words_;
+  std::unordered_set<std::string_view> words_;  // views into the run's text, which outlives this
 };
 
 // Arguments that are code or a command line, rather than a plain value.
@@ -361,33 +364,16 @@ class CodeReader {
   std::vector<std::string>& out_;
 };
 
-// The deepest bracket nesting of JSON text, ignoring brackets inside strings.
-int nesting_depth(std::string_view text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 // The string values of an argument object, each with the top-level key it sits under.
-void collect_strings(const nlohmann::json& value, const std::string& key, std::vector<std::pair<std::string, std::string>>& out,
+void collect_strings(simdjson::dom::element value, const std::string& key, std::vector<std::pair<std::string, std::string>>& out,
                      int depth = 0) {
-  if (value.is_string()) {
-    out.emplace_back(key, value.get<std::string>());
-  } else if ((value.is_array() || value.is_object()) && depth < kMaxArgumentDepth) {
-    for (const auto& item : value) collect_strings(item, key, out, depth + 1);
+  std::string_view text;
+  if (value.get(text) == simdjson::SUCCESS) {
+    out.emplace_back(key, text);
+  } else if (value.is_array() && depth < kMaxArgumentDepth) {
+    for (const auto item : value.get_array()) collect_strings(item, key, out, depth + 1);
+  } else if (value.is_object() && depth < kMaxArgumentDepth) {
+    for (const auto field : value.get_object()) collect_strings(field.value, key, out, depth + 1);
   }
 }
 
@@ -531,12 +517,83 @@ std::string condition_of(std::string_view feature) {
   return {};
 }
 
-Features extract_features(const trace::Trajectory& trajectory) {
+RunText run_text(const trace::Trajectory& trajectory) {
+  RunText run;
+  run.instruction = trajectory.task.instruction;
+  for (const auto& message : trajectory.messages) {
+    RunText::Message m{message.role, message.text(), {}};
+    for (const auto& call : message.tool_calls) m.calls.push_back({call.name, call.arguments});
+    run.messages.push_back(std::move(m));
+  }
+  const nlohmann::json& detail = trajectory.outcome.detail;
+  if (detail.is_string()) {
+    run.checker.push_back(detail.get<std::string>());
+  } else if (detail.is_object()) {
+    for (const char* key : {"message", "feedback", "error", "reason"})
+      if (const auto it = detail.find(key); it != detail.end() && it->is_string()) run.checker.push_back(it->get<std::string>());
+  }
+  return run;
+}
+
+RunText run_text(std::string_view record, const std::string& where) {
+  thread_local simdjson::dom::parser parser;
+  RunText run;
+  try {
+    const simdjson::padded_string padded(record);
+    const simdjson::dom::element root = parser.parse(padded);
+    const auto text_of = [](simdjson::dom::element content) {
+      if (content.is_string()) return std::string(std::string_view(content.get_string()));
+      std::string out;
+      if (content.is_array())
+        for (const auto part : content.get_array()) {  // content parts: their text, joined by newlines
+          std::string_view text;
+          if (part.is_object() && part["text"].get(text) == simdjson::SUCCESS) {
+            if (!out.empty()) out += '\n';
+            out.append(text);
+          }
+        }
+      return out;
+    };
+    simdjson::dom::element task;
+    std::string_view instruction;
+    if (root["task"].get(task) == simdjson::SUCCESS && task["instruction"].get(instruction) == simdjson::SUCCESS) run.instruction = instruction;
+    for (const auto message : root["messages"].get_array()) {
+      RunText::Message m;
+      m.role = std::string(std::string_view(message["role"].get_string()));
+      simdjson::dom::element content, calls;
+      if (message["content"].get(content) == simdjson::SUCCESS) m.text = text_of(content);
+      if (message["tool_calls"].get(calls) == simdjson::SUCCESS && calls.is_array())
+        for (const auto call : calls.get_array()) {
+          std::string_view name, arguments;
+          const auto function = call["function"];
+          if (function["name"].get(name) != simdjson::SUCCESS) continue;
+          if (function["arguments"].get(arguments) != simdjson::SUCCESS) arguments = {};
+          m.calls.push_back({std::string(name), std::string(arguments)});
+        }
+      run.messages.push_back(std::move(m));
+    }
+    simdjson::dom::element detail;
+    if (root["outcome"]["detail"].get(detail) == simdjson::SUCCESS) {
+      std::string_view text;
+      if (detail.get(text) == simdjson::SUCCESS) run.checker.emplace_back(text);
+      else if (detail.is_object())
+        for (const char* key : {"message", "feedback", "error", "reason"})
+          if (detail[key].get(text) == simdjson::SUCCESS) run.checker.emplace_back(text);
+    }
+  } catch (const simdjson::simdjson_error& e) {
+    throw InputError(where + ": not a trajectory record (" + e.what() + ")");
+  }
+  return run;
+}
+
+Features extract_features(const trace::Trajectory& trajectory) { return extract_features(run_text(trajectory)); }
+
+Features extract_features(const RunText& run) {
   Features features;
   TaskWords task;
-  task.add(trajectory.task.instruction);
-  for (const auto& message : trajectory.messages)
-    if (message.role == "user") task.add(message.text());
+  task.add(run.instruction);
+  for (const auto& message : run.messages)
+    if (message.role == "user") task.add(message.text);
 
   std::vector<std::string> error_symptoms;  // tool errors seen so far, in order
   const auto add_symptom = [&](std::string_view prefix, std::string_view text, bool tool_error) {
@@ -550,25 +607,16 @@ Features extract_features(const trace::Trajectory& trajectory) {
       if (std::find(error_symptoms.begin(), error_symptoms.end(), first) == error_symptoms.end()) error_symptoms.push_back(first);
     }
   };
-  const nlohmann::json& detail = trajectory.outcome.detail;
-  if (detail.is_string()) {
-    add_symptom("check: ", detail.get_ref<const std::string&>(), false);
-  } else if (detail.is_object()) {
-    for (const char* key : {"message", "feedback", "error", "reason"}) {
-      const auto it = detail.find(key);
-      if (it != detail.end() && it->is_string()) add_symptom("check: ", it->get_ref<const std::string&>(), false);
-    }
-  }
+  for (const auto& text : run.checker) add_symptom("check: ", text, false);
 
   std::vector<std::pair<std::string, bool>> tools_in_order;  // distinct tools by first call, and whether the task names it
   CodeReader reader(task, features.actions);
-  for (const auto& message : trajectory.messages) {
+  for (const auto& message : run.messages) {
     if (message.role == "tool" || message.role == "function") {
-      const std::string text = message.text();
-      const std::string_view line = last_error_line(text);
+      const std::string_view line = last_error_line(message.text);
       if (!line.empty()) add_symptom("error: ", line, true);
     }
-    for (const auto& call : message.tool_calls) {
+    for (const auto& call : message.calls) {
       if (call.name.empty()) continue;
       // a tool the task's own text names ("craft 1 torch", "put a clean apple in the fridge") is the
       // task's requirement, not a procedure learned from runs: neither it nor its arguments are
@@ -581,22 +629,20 @@ Features extract_features(const trace::Trajectory& trajectory) {
       if (!required)
         for (const auto& symptom : error_symptoms) features.actions.push_back(feature("after:", call.name, std::string(1, kAfterSeparator), symptom));
       std::vector<std::pair<std::string, std::string>> strings;  // (argument name, text)
-      if (nesting_depth(call.arguments) <= kMaxArgumentDepth) {
-        try {
-          const auto arguments = nlohmann::json::parse(call.arguments);
-          if (arguments.is_object()) {
-            for (const auto& [key, value] : arguments.items()) {
-              if (!required && !task.owns(key)) features.actions.push_back(feature("arg:", call.name, ".", key));
-              collect_strings(value, key, strings);
-            }
-          } else {
-            collect_strings(arguments, "", strings);
+      thread_local simdjson::dom::parser parser;  // simdjson's DOM parser does not recurse on the input
+      simdjson::dom::element arguments;
+      if (!call.arguments.empty() && parser.parse(call.arguments).get(arguments) == simdjson::SUCCESS) {
+        if (arguments.is_object()) {
+          for (const auto field : arguments.get_object()) {
+            const std::string key(field.key);
+            if (!required && !task.owns(key)) features.actions.push_back(feature("arg:", call.name, ".", key));
+            collect_strings(field.value, key, strings);
           }
-        } catch (const nlohmann::json::exception&) {
-          strings.emplace_back("", call.arguments);  // arguments that are not JSON are taken as text
+        } else {
+          collect_strings(arguments, "", strings);
         }
       } else {
-        strings.emplace_back("", call.arguments);  // too deep to parse safely (the parser recurses): taken as text
+        strings.emplace_back("", call.arguments);  // arguments that are not JSON are taken as text
       }
       for (const auto& [key, text] : strings)
         if (looks_like_code(text)) reader.read(text, is_shell_tool(call.name, key));

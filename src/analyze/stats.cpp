@@ -283,6 +283,23 @@ MinedCounts MinedCounts::from_json(const json& value) {
   return c;
 }
 
+void CountsBatch::merge(const CountsBatch& other) {
+  counts.resize(std::max(counts.size(), other.counts.size()));
+  for (std::size_t i = 0; i < other.counts.size(); ++i) counts[i].merge(other.counts[i]);
+}
+
+json CountsBatch::to_json() const {
+  json out = json::array();
+  for (const auto& c : counts) out.push_back(c.to_json());
+  return out;
+}
+
+CountsBatch CountsBatch::from_json(const json& value) {
+  CountsBatch batch;
+  for (const auto& c : value) batch.counts.push_back(MinedCounts::from_json(c));
+  return batch;
+}
+
 // ----------------------------------------------------------------------------------- one shard
 
 ShardMiner::ShardMiner(const TaskPlan& plan, std::uint64_t first_row, std::uint64_t end_row)
@@ -320,8 +337,8 @@ void ShardMiner::add(std::uint64_t row, const Features& features) {
   offsets_.push_back(packed_.size());
 }
 
-std::vector<std::uint32_t> ShardMiner::ids_of(std::uint64_t i) const {
-  std::vector<std::uint32_t> ids;
+void ShardMiner::ids_of(std::uint64_t i, std::vector<std::uint32_t>& ids) const {
+  ids.clear();
   std::uint32_t id = 0;
   for (std::uint64_t at = offsets_[i]; at < offsets_[i + 1];) {
     std::uint32_t delta = 0;
@@ -333,70 +350,88 @@ std::vector<std::uint32_t> ShardMiner::ids_of(std::uint64_t i) const {
     id += delta;
     ids.push_back(id);
   }
-  return ids;
 }
 
-MinedCounts ShardMiner::counts() const { return counts(Subset{}); }
+MinedCounts ShardMiner::counts() const { return std::move(counts(std::vector<Subset>{Subset{}}).front()); }
 
-MinedCounts ShardMiner::counts(const Subset& subset) const {
-  if (subset.stratify_by.size() > kLayerBits) throw Error("ShardMiner: at most 8 features to stratify by");
-  std::vector<bool> excluded(names_.size(), false), failing(names_.size(), false), wanted(names_.size(), subset.only.empty());
-  std::vector<std::uint32_t> layer_bit(names_.size(), 0);
-  const auto mark = [&](const std::vector<std::string>& features, std::vector<bool>& marks) {
-    for (const auto& f : features)
-      if (const auto it = index_.find(f); it != index_.end()) marks[it->second] = true;
+// One pass over the shard's runs for every subset.
+std::vector<MinedCounts> ShardMiner::counts(const std::vector<Subset>& subsets) const {
+  struct Pass {
+    std::vector<bool> excluded, failing, wanted;
+    std::vector<std::uint32_t> layer_bit;
+    bool failing_only = false;
+    MinedCounts out;
+    std::vector<FeatureTally> tallies;
+    std::map<std::uint32_t, Open> open;
   };
-  mark(subset.excluding, excluded);
-  mark(subset.failing_with, failing);
-  for (std::size_t b = 0; b < subset.stratify_by.size(); ++b)
-    if (const auto it = index_.find(subset.stratify_by[b]); it != index_.end()) layer_bit[it->second] |= 1u << b;
-  wanted[0] = true;
-  for (const auto& f : subset.only)
-    if (const auto it = index_.find(f); it != index_.end()) wanted[it->second] = wanted[condition_[it->second]] = true;
-  MinedCounts out;
-  std::vector<FeatureTally> tallies(names_.size());
-  std::map<std::uint32_t, Open> open;
-  const auto finish = [&](std::uint32_t task, const Open& o) {
-    for (const auto& [layer, counts] : o.layers)
-      contribute(
-          plan_, task, layer, counts, [&](std::uint32_t id) -> FeatureTally& { return tallies[id]; },
-          [&](std::uint32_t id) { return condition_[id]; });
-  };
+  std::vector<Pass> passes(subsets.size());
+  for (std::size_t p = 0; p < subsets.size(); ++p) {
+    const Subset& subset = subsets[p];
+    Pass& pass = passes[p];
+    if (subset.stratify_by.size() > kLayerBits) throw Error("ShardMiner: at most 8 features to stratify by");
+    pass.excluded.assign(names_.size(), false);
+    pass.failing.assign(names_.size(), false);
+    pass.wanted.assign(names_.size(), subset.only.empty());
+    pass.layer_bit.assign(names_.size(), 0);
+    pass.failing_only = !subset.failing_with.empty();
+    pass.tallies.resize(names_.size());
+    const auto mark = [&](const std::vector<std::string>& features, std::vector<bool>& marks) {
+      for (const auto& f : features)
+        if (const auto it = index_.find(f); it != index_.end()) marks[it->second] = true;
+    };
+    mark(subset.excluding, pass.excluded);
+    mark(subset.failing_with, pass.failing);
+    for (std::size_t b = 0; b < subset.stratify_by.size(); ++b)
+      if (const auto it = index_.find(subset.stratify_by[b]); it != index_.end()) pass.layer_bit[it->second] |= 1u << b;
+    pass.wanted[0] = true;
+    for (const auto& f : subset.only)
+      if (const auto it = index_.find(f); it != index_.end()) pass.wanted[it->second] = pass.wanted[condition_[it->second]] = true;
+  }
+  std::vector<std::uint32_t> ids;
   for (std::uint64_t i = 0; i + 1 < offsets_.size(); ++i) {
     const std::uint64_t row = first_ + i;
-    ++out.trajectories;
+    for (auto& pass : passes) ++pass.out.trajectories;
     const Label label = plan_.label_of(row);
     if (label == Label::unlabelled) continue;
     const std::uint32_t task = plan_.task_of(row);
-    Open& o = open[task];
-    ++o.runs;
-    const auto ids = ids_of(i);
-    const auto shows = [&](const std::vector<bool>& marks) {
-      return std::any_of(ids.begin(), ids.end(), [&](std::uint32_t id) { return marks[id]; });
-    };
-    const bool kept = !shows(excluded) && (label == Label::success || subset.failing_with.empty() || shows(failing));
-    if (kept) {
-      ++(label == Label::success ? out.successes : out.failures);
-      std::uint32_t layer = 0;
-      for (const auto id : ids) layer |= layer_bit[id];
-      auto& counts = o.layers[layer];
-      for (const auto id : ids)
-        if (wanted[id]) ++(label == Label::success ? counts[id].first : counts[id].second);
-    }
     const auto& t = plan_.tasks()[task];
-    if (o.runs == t.runs && t.first_row >= first_ && t.last_row < end_) {
-      finish(task, o);
-      open.erase(task);
+    const bool last = t.first_row >= first_ && t.last_row < end_;
+    ids_of(i, ids);
+    for (auto& pass : passes) {
+      Open& o = pass.open[task];
+      ++o.runs;
+      const auto shows = [&](const std::vector<bool>& marks) {
+        return std::any_of(ids.begin(), ids.end(), [&](std::uint32_t id) { return marks[id]; });
+      };
+      if (!shows(pass.excluded) && (label == Label::success || !pass.failing_only || shows(pass.failing))) {
+        ++(label == Label::success ? pass.out.successes : pass.out.failures);
+        std::uint32_t layer = 0;
+        for (const auto id : ids) layer |= pass.layer_bit[id];
+        auto& counts = o.layers[layer];
+        for (const auto id : ids)
+          if (pass.wanted[id]) ++(label == Label::success ? counts[id].first : counts[id].second);
+      }
+      if (last && o.runs == t.runs) {
+        for (const auto& [layer, counts] : o.layers)
+          contribute(
+              plan_, task, layer, counts, [&](std::uint32_t id) -> FeatureTally& { return pass.tallies[id]; },
+              [&](std::uint32_t id) { return condition_[id]; });
+        pass.open.erase(task);
+      }
     }
   }
-  for (std::uint32_t id = 0; id < names_.size(); ++id)
-    if (!(tallies[id] == FeatureTally{})) out.features.emplace(*names_[id], std::move(tallies[id]));
-  for (const auto& [task, o] : open) {
-    out.open_runs[task] = o.runs;
-    for (const auto& [layer, counts] : o.layers) {
-      auto& into = out.open_tasks[(static_cast<std::uint64_t>(task) << kLayerBits) | layer];
-      for (const auto& [id, sf] : counts) into[*names_[id]] = sf;
+  std::vector<MinedCounts> out;
+  for (auto& pass : passes) {
+    for (std::uint32_t id = 0; id < names_.size(); ++id)
+      if (!(pass.tallies[id] == FeatureTally{})) pass.out.features.emplace(*names_[id], std::move(pass.tallies[id]));
+    for (const auto& [task, o] : pass.open) {
+      pass.out.open_runs[task] = o.runs;
+      for (const auto& [layer, counts] : o.layers) {
+        auto& into = pass.out.open_tasks[(static_cast<std::uint64_t>(task) << kLayerBits) | layer];
+        for (const auto& [id, sf] : counts) into[*names_[id]] = sf;
+      }
     }
+    out.push_back(std::move(pass.out));
   }
   return out;
 }
@@ -404,7 +439,9 @@ MinedCounts ShardMiner::counts(const Subset& subset) const {
 std::vector<std::string> ShardMiner::features_of(std::uint64_t row) const {
   std::vector<std::string> out;
   if (!has(row)) return out;
-  for (const auto id : ids_of(row - first_))
+  std::vector<std::uint32_t> ids;
+  ids_of(row - first_, ids);
+  for (const auto id : ids)
     if (id != 0) out.push_back(*names_[id]);
   std::sort(out.begin(), out.end());
   return out;
@@ -473,7 +510,8 @@ std::string symptom_display(std::string_view symptom) {
 
 // Lower is preferred when features have the same evidence.
 int priority(std::string_view feature) {
-  static constexpr std::array<std::string_view, 12> kOrder = {"check", "error", "tool", "call", "import", "except",
+  // a tool error before the checker's verdict: the agent sees it while it can still act
+  static constexpr std::array<std::string_view, 12> kOrder = {"error", "check", "tool", "call", "import", "except",
                                                               "raise", "kw",    "flag", "cmd",  "arg",    "before"};
   const auto kind = feature.substr(0, feature.find(':'));
   const auto it = std::find(kOrder.begin(), kOrder.end(), kind);
@@ -682,10 +720,16 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
     if (priority(x->feature) != priority(y->feature)) return priority(x->feature) < priority(y->feature);
     return x->feature < y->feature;
   });
+  // (symptoms with the same runs are named together: the tool error and the checker's verdict it causes)
+  std::map<std::string, std::vector<std::string>> same_runs;
+  const auto generic_of = [](const std::string& symptom) { return symptom.substr(0, 7) + symptom_template(std::string_view(symptom).substr(7), false); };
   for (std::size_t i = 0; i < accepted.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
       if (accepted[j]->verdict.empty() && *accepted[j]->tally == *accepted[i]->tally) {
         accepted[i]->verdict = "the same runs as " + accepted[j]->feature;
+        if (accepted[i]->kind == Lesson::Kind::failure && generic_of(accepted[j]->feature) != accepted[i]->feature &&
+            generic_of(accepted[i]->feature) != generic_of(accepted[j]->feature))
+          same_runs[accepted[j]->feature].push_back(accepted[i]->feature);
         break;
       }
   // A symptom that holds with its literal (a key, a regular expression) and in its generic form (every
@@ -731,7 +775,7 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
       if (!conditional) subset.excluding = excluding;
       subset.stratify_by.assign(habits_kept.begin(), habits_kept.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(habits_kept.size(), kLayerBits)));
       subset.only = {c->feature};
-      const MinedCounts counts = recount(subset);
+      const MinedCounts counts = std::move(recount({subset}).front());
       weigh(rest, counts, plan, folds);
       const Association& a = rest.association;
       if (a.strata == 0 || a.p_value > options.fdr || a.risk_difference < options.min_difference) {
@@ -755,6 +799,8 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
   std::sort(habits.begin(), habits.end(), by_support);
   Decision decision;
   std::vector<std::vector<std::string>> joined(failures.size());
+  for (std::size_t i = 0; i < failures.size(); ++i)
+    if (const auto it = same_runs.find(failures[i]->feature); it != same_runs.end()) joined[i] = it->second;
   // A symptom that holds in every way but spans too few tasks on its own can still be part of a
   // similar one that does ("rows with Phase <str> remain" beside "rows with Status <str> remain").
   std::vector<Candidate*> narrow;
@@ -801,19 +847,31 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
     std::vector<std::string> actions;
     for (const auto& c : tested)
       if (c.kind == Lesson::Kind::habit) actions.push_back(c.feature);
+    // one pass for every failure: its failed runs and the passing ones, tallying the actions and the
+    // other failures' symptoms
+    std::vector<std::string> all_symptoms;
+    for (std::size_t i = 0; i < failures.size(); ++i)
+      if (failures[i]->verdict.empty()) {
+        all_symptoms.push_back(failures[i]->feature);
+        all_symptoms.insert(all_symptoms.end(), joined[i].begin(), joined[i].end());
+      }
+    std::vector<Subset> subsets;
+    std::vector<std::size_t> subset_of(failures.size(), 0);
     for (std::size_t i = 0; i < failures.size() && !actions.empty(); ++i) {
       if (!failures[i]->verdict.empty()) continue;
-      std::vector<std::string> symptoms{failures[i]->feature};
-      symptoms.insert(symptoms.end(), joined[i].begin(), joined[i].end());
       Subset subset;
-      subset.failing_with = symptoms;
+      subset.failing_with = {failures[i]->feature};
+      subset.failing_with.insert(subset.failing_with.end(), joined[i].begin(), joined[i].end());
       subset.only = actions;
-      for (std::size_t j = i + 1; j < failures.size(); ++j)
-        if (failures[j]->verdict.empty()) {
-          subset.only.push_back(failures[j]->feature);
-          subset.only.insert(subset.only.end(), joined[j].begin(), joined[j].end());
-        }
-      const MinedCounts counts = recount(subset);
+      subset.only.insert(subset.only.end(), all_symptoms.begin(), all_symptoms.end());
+      subset_of[i] = subsets.size();
+      subsets.push_back(std::move(subset));
+    }
+    const std::vector<MinedCounts> recounted = subsets.empty() ? std::vector<MinedCounts>() : recount(subsets);
+    for (std::size_t i = 0; i < failures.size() && !actions.empty(); ++i) {
+      if (!failures[i]->verdict.empty()) continue;
+      const std::vector<std::string>& symptoms = subsets[subset_of[i]].failing_with;
+      const MinedCounts& counts = recounted[subset_of[i]];
       // a later symptom shown by (nearly) the same failed runs is the same failure seen twice (the
       // templates of one lesson are counted as one: a run shows one of them)
       const auto failed_with = [&](const std::vector<std::string>& features, const MinedCounts& in) {

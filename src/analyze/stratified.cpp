@@ -7,21 +7,19 @@
 #include <numeric>
 #include <stdexcept>
 
+#include <boost/math/distributions/hypergeometric.hpp>
+
 namespace t2s::analyze {
 namespace {
 
-double log_choose(double n, double k) { return std::lgamma(n + 1) - std::lgamma(k + 1) - std::lgamma(n - k + 1); }
-
 // P(a = lo + i) for i in [0, hi - lo]: the hypergeometric distribution of successes among the k runs
-// with the feature, given the margins.
+// with the feature, given the margins (Boost.Math: k draws from n runs of which m succeeded).
 std::vector<double> hypergeometric(const Table& t, std::uint32_t& lo) {
   lo = t.k + t.m > t.n ? t.k + t.m - t.n : 0;
   const std::uint32_t hi = std::min(t.k, t.m);
+  const boost::math::hypergeometric_distribution<double> distribution(t.m, t.k, t.n);
   std::vector<double> p(hi - lo + 1);
-  const double total = log_choose(t.n, t.k);
-  for (std::uint32_t a = lo; a <= hi; ++a) p[a - lo] = std::exp(log_choose(t.m, a) + log_choose(t.n - t.m, t.k - a) - total);
-  const double sum = std::accumulate(p.begin(), p.end(), 0.0);
-  for (auto& x : p) x /= sum;
+  for (std::uint32_t a = lo; a <= hi; ++a) p[a - lo] = boost::math::pdf(distribution, a);
   return p;
 }
 

@@ -112,6 +112,18 @@ void for_each_trajectory(const store::TrajectoryStore& store, const Units& units
   store.for_each_trajectory(first_row, end_row - first_row, f);
 }
 
+// Calls f(row, features) for the trajectories of units [first, end), in storage order, reading only
+// what the stats analyst looks at of each record.
+template <typename F>
+void for_each_features(const store::TrajectoryStore& store, const Units& units, std::uint64_t first, std::uint64_t end, F&& f) {
+  if (first >= end) return;
+  const std::uint64_t first_row = units.rows(first).first;
+  const std::uint64_t end_row = units.rows(end - 1).first + units.rows(end - 1).second;
+  store.for_each_record(first_row, end_row - first_row, [&](const store::IndexRow& row, std::string_view record) {
+    f(row, analyze::extract_features(analyze::run_text(record, store.path().string() + " row " + std::to_string(row.row))));
+  });
+}
+
 // Calls f(first_position, ids) for the store's ids in id order, a batch at a time.
 template <typename F>
 void for_each_id_batch(const store::TrajectoryStore& store, F&& f) {
@@ -457,22 +469,41 @@ void EvolveRun::check_identity() {
 }
 
 // The tasks of the store and their labels, from the index columns (no record is parsed).
-static analyze::TaskPlan task_plan(const store::TrajectoryStore& store, const analyze::StatsOptions& options) {
+static void read_task_columns(const store::TrajectoryStore& store, std::vector<std::string>* task_ids, std::vector<std::int8_t>& labels) {
   constexpr std::uint64_t kBatch = 1 << 16;
-  std::vector<std::string> task_ids;
-  std::vector<std::int8_t> labels;
-  task_ids.reserve(store.size());
+  labels.clear();
   labels.reserve(store.size());
+  if (task_ids != nullptr) task_ids->reserve(store.size());
   std::vector<std::uint64_t> numbers;
   for (std::uint64_t first = 0; first < store.size(); first += kBatch) {
     numbers.resize(std::min(kBatch, store.size() - first));
     std::iota(numbers.begin(), numbers.end(), first);
     for (auto& row : store.rows(numbers)) {
-      task_ids.push_back(std::move(row.task_id));
+      if (task_ids != nullptr) task_ids->push_back(std::move(row.task_id));
       labels.push_back(row.success);
     }
   }
-  return analyze::TaskPlan(task_ids, labels, options);
+}
+
+// Every analyst learns from labelled runs: a store without the outcomes it needs is refused before
+// anything runs, naming the fix (the stats analyst compares passing with failing runs; the success
+// analyst studies passing runs, the error analyst failing ones).
+static void refuse_without_outcomes(const store::TrajectoryStore& store, const std::string& name, const std::string& analyst) {
+  std::vector<std::int8_t> labels;
+  read_task_columns(store, nullptr, labels);
+  const auto successes = static_cast<std::uint64_t>(std::count(labels.begin(), labels.end(), 1));
+  const auto failures = static_cast<std::uint64_t>(std::count(labels.begin(), labels.end(), 0));
+  const std::string fix = "give each record a label (a top-level \"success\" or \"reward\", or an \"outcome\" object) and ingest it again";
+  if (successes + failures == 0)
+    throw InputError(name + ": none of its " + std::to_string(store.size()) + " trajectories has an outcome label, and the " + analyst +
+                     " analyst learns from labelled runs; " + fix);
+  if (analyst == "stats" && (successes == 0 || failures == 0))
+    throw InputError(name + ": all " + std::to_string(successes + failures) + " labelled trajectories " + (successes == 0 ? "failed" : "succeeded") +
+                     ", and the stats analyst compares passing with failing runs; add runs with the other outcome");
+  if (analyst == "success" && successes == 0)
+    throw InputError(name + ": no labelled trajectory succeeded, and the success analyst studies passing runs; use the error analyst");
+  if (analyst == "error" && failures == 0)
+    throw InputError(name + ": no labelled trajectory failed, and the error analyst studies failing runs; use the success analyst");
 }
 
 // The stats analyst: lessons decided over the whole corpus (each rank reads its rows once), then
@@ -484,23 +515,13 @@ Leaves EvolveRun::analyse_stats() {
   const std::uint64_t my_first_row = std::min(my_first * units.block, units.trajectories);
   const std::uint64_t my_end_row = std::min(my_end * units.block, units.trajectories);
   auto phase = std::chrono::steady_clock::now();
-  const analyze::TaskPlan plan = task_plan(trajectories_, job_.stats);
-  // The stats analyst compares passing with failing runs: a store without both teaches it nothing.
-  std::uint64_t successes = 0, failures = 0;
-  for (const auto& task : plan.tasks()) {
-    successes += task.successes;
-    failures += task.runs - task.successes;
-  }
-  const std::string store_name = job_.trajectories.string();
-  if (successes + failures == 0)
-    throw InputError(store_name + ": none of its " + std::to_string(trajectories_.size()) +
-                     " trajectories has an outcome label, and the stats analyst compares passing with failing runs; give each "
-                     "record a label (a top-level \"success\" or \"reward\", or an \"outcome\" object) and ingest it again");
-  if (successes == 0 || failures == 0)
-    throw InputError(store_name + ": all " + std::to_string(successes + failures) + " labelled trajectories " +
-                     (successes == 0 ? "failed" : "succeeded") +
-                     ", and the stats analyst compares passing with failing runs; add runs with the other outcome");
+  std::vector<std::string> task_ids;
+  std::vector<std::int8_t> labels;
+  read_task_columns(trajectories_, &task_ids, labels);
+  const analyze::TaskPlan plan(task_ids, labels, job_.stats);
+  task_ids = {};
   std::unique_ptr<analyze::ShardMiner> miner;  // this rank's rows, read once; absent when resumed
+  std::vector<std::string> my_ids;             // their trajectory ids, read with them
   if (const auto it = done_.find("stats:lessons"); it != done_.end()) {
     const json saved = json::parse(it->second);
     lessons_ = analyze::lessons_from_json(saved.at("lessons"));
@@ -508,16 +529,21 @@ Leaves EvolveRun::analyse_stats() {
     say("lessons: " + std::to_string(lessons_.size()) + " (from the checkpoint)");
   } else {
     miner = std::make_unique<analyze::ShardMiner>(plan, my_first_row, my_end_row);
-    for_each_trajectory(trajectories_, units, my_first, my_end, [&](const store::IndexRow& row, const trace::Trajectory& t) {
-      miner->add(row.row, analyze::extract_features(t));
+    my_ids.reserve(my_end_row - my_first_row);
+    for_each_features(trajectories_, units, my_first, my_end, [&](const store::IndexRow& row, const analyze::Features& features) {
+      miner->add(row.row, features);
+      my_ids.push_back(row.id);
     });
+    metrics_["read_s"] = seconds_since(phase);
+    const auto deciding = std::chrono::steady_clock::now();
     auto total = all_merged(comm_, miner->counts());
     total.settle(plan);
-    const auto decision = analyze::decide(total, plan, job_.stats, [&](const analyze::Subset& subset) {
-      auto counts = all_merged(comm_, miner->counts(subset));
-      counts.settle(plan);
-      return counts;
+    const auto decision = analyze::decide(total, plan, job_.stats, [&](const std::vector<analyze::Subset>& subsets) {
+      auto batch = all_merged(comm_, analyze::CountsBatch{miner->counts(subsets)});
+      for (auto& counts : batch.counts) counts.settle(plan);
+      return std::move(batch.counts);
     });
+    metrics_["decide_s"] = seconds_since(deciding);
     lessons_ = decision.lessons;
     corpus_ = decision.report;
     corpus_.erase("candidates");
@@ -561,23 +587,20 @@ Leaves EvolveRun::analyse_stats() {
     }
     std::vector<std::vector<std::uint32_t>> positions(lessons_.size());
     json rows = json::array();
-    const auto match = [&](const store::IndexRow& row, const std::vector<std::string>& features) {
-      const auto matched = matcher.match(features, plan.label_of(row.row));
-      for (auto l : matched) positions[l].push_back(position_of[row.row - my_first_row]);
-      rows.push_back({row.id, lessons_list(matched, lessons_)});
+    const auto match = [&](std::uint64_t row, const std::string& id, const std::vector<std::string>& features) {
+      const auto matched = matcher.match(features, plan.label_of(row));
+      for (auto l : matched) positions[l].push_back(position_of[row - my_first_row]);
+      rows.push_back({id, lessons_list(matched, lessons_)});
     };
     const auto [first_row, count] = units.rows(u);
-    if (miner && miner->has(first_row) && miner->has(first_row + count - 1)) {  // read once: the miner kept the features
-      std::vector<std::uint64_t> numbers(count);
-      std::iota(numbers.begin(), numbers.end(), first_row);
-      for (const auto& row : trajectories_.rows(numbers)) match(row, miner->features_of(row.row));
+    if (miner) {  // read once: the miner kept the features
+      for (std::uint64_t row = first_row; row < first_row + count; ++row) match(row, my_ids[row - my_first_row], miner->features_of(row));
     } else {
-      for_each_trajectory(trajectories_, units, u, u + 1, [&](const store::IndexRow& row, const trace::Trajectory& t) {
-        const auto features = analyze::extract_features(t);
+      for_each_features(trajectories_, units, u, u + 1, [&](const store::IndexRow& row, const analyze::Features& features) {
         std::vector<std::string> all = features.symptoms;
         all.insert(all.end(), features.actions.begin(), features.actions.end());
         std::sort(all.begin(), all.end());
-        match(row, all);
+        match(row.row, row.id, all);
       });
     }
     std::vector<skill::Support> supports;
@@ -911,6 +934,7 @@ EvolveSummary EvolveRun::run() {
   if (trajectories_.size() > std::numeric_limits<std::uint32_t>::max())
     throw InputError(job_.trajectories.string() + ": " + std::to_string(trajectories_.size()) +
                      " trajectories; one run takes at most 4294967295 (support sets hold 32-bit positions): split the store");
+  refuse_without_outcomes(trajectories_, job_.trajectories.string(), job_.analyst);
   frozen_ = frozen_skill(job_, skill_name_);
   merge_options_ = job_.merge;
   merge_options_.skill = &frozen_;  // merged patches are held to the skill engine's checks

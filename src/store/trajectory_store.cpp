@@ -355,27 +355,36 @@ trace::Trajectory TrajectoryStore::trajectory(const IndexRow& row) const {
   return trace::parse_openai_record(record_json(row), path_.string() + " row " + std::to_string(row.row));
 }
 
-void TrajectoryStore::for_each_trajectory(std::uint64_t first, std::uint64_t count,
-                                          const std::function<void(const IndexRow&, const trace::Trajectory&)>& f) const {
+void TrajectoryStore::for_each_record(std::uint64_t first, std::uint64_t count,
+                                      const std::function<void(const IndexRow&, std::string_view)>& f) const {
   if (first > size_ || count > size_ - first) throw Error(path_.string() + ": rows past the end of the store");
-  constexpr std::uint64_t kBatchRows = 1024;
+  // The index columns in large batches (each column chunk is inflated once), the text in small ones.
+  constexpr std::uint64_t kIndexRows = 1 << 16, kTextRows = 1024;
   std::vector<std::uint64_t> numbers;
   std::string text;
-  for (std::uint64_t at = first; at < first + count; at += kBatchRows) {
-    const std::uint64_t n = std::min(kBatchRows, first + count - at);
-    numbers.resize(n);
+  for (std::uint64_t at = first; at < first + count; at += kIndexRows) {
+    numbers.resize(std::min(kIndexRows, first + count - at));
     std::iota(numbers.begin(), numbers.end(), at);
-    const auto batch = rows(numbers);
-    const std::uint64_t begin = batch.front().offset, end = batch.back().offset + batch.back().length;
-    text.resize(end - begin);
-    h5::read_range(text_, H5T_NATIVE_UINT8, begin, end - begin, text.data());
-    for (const auto& row : batch) {
-      if (row.offset < begin || row.offset + row.length > end)
-        throw Error(path_.string() + ": row " + std::to_string(row.row) + " lies outside its batch of the text blob");
-      f(row, trace::parse_openai_record(std::string_view(text).substr(row.offset - begin, row.length),
-                                        path_.string() + " row " + std::to_string(row.row)));
+    const auto index = rows(numbers);
+    for (std::size_t from = 0; from < index.size(); from += kTextRows) {
+      const std::span batch(index.data() + from, std::min<std::size_t>(kTextRows, index.size() - from));
+      const std::uint64_t begin = batch.front().offset, end = batch.back().offset + batch.back().length;
+      text.resize(end - begin);
+      h5::read_range(text_, H5T_NATIVE_UINT8, begin, end - begin, text.data());
+      for (const auto& row : batch) {
+        if (row.offset < begin || row.offset + row.length > end)
+          throw Error(path_.string() + ": row " + std::to_string(row.row) + " lies outside its batch of the text blob");
+        f(row, std::string_view(text).substr(row.offset - begin, row.length));
+      }
     }
   }
+}
+
+void TrajectoryStore::for_each_trajectory(std::uint64_t first, std::uint64_t count,
+                                          const std::function<void(const IndexRow&, const trace::Trajectory&)>& f) const {
+  for_each_record(first, count, [&](const IndexRow& row, std::string_view record) {
+    f(row, trace::parse_openai_record(record, path_.string() + " row " + std::to_string(row.row)));
+  });
 }
 
 }  // namespace t2s::store

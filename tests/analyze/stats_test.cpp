@@ -57,13 +57,13 @@ Mined mine(const std::vector<trace::Trajectory>& trajectories, std::size_t shard
     miners.push_back(std::make_unique<ShardMiner>(plan, cut(s), cut(s + 1)));
     for (std::size_t i = cut(s); i < cut(s + 1); ++i) miners.back()->add(i, extract_features(trajectories[i]));
   }
-  const auto total_of = [&](const Subset& subset) {
-    MinedCounts total;
-    for (const auto& m : miners) total.merge(MinedCounts::from_json(m->counts(subset).to_json()));
-    total.settle(plan);
-    return total;
+  const auto total_of = [&](const std::vector<Subset>& subsets) {
+    CountsBatch total;
+    for (const auto& m : miners) total.merge(CountsBatch::from_json(CountsBatch{m->counts(subsets)}.to_json()));
+    for (auto& counts : total.counts) counts.settle(plan);
+    return std::move(total.counts);
   };
-  const auto decision = decide(total_of({}), plan, options, total_of);
+  const auto decision = decide(std::move(total_of({Subset{}}).front()), plan, options, total_of);
   Mined out{decision.lessons, std::vector<std::set<std::string>>(decision.lessons.size()), decision.report};
   const LessonMatcher matcher(decision.lessons);
   for (std::size_t s = 0; s < shards; ++s)

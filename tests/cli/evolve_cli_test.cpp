@@ -275,6 +275,35 @@ TEST_F(Evolve, BadJobsAreRefusedWithTheKey) {
   EXPECT_NE(fan.output.find("fan_in"), std::string::npos) << fan.output;
 }
 
+// A store without the outcomes an analyst learns from is refused before anything runs, with the fix.
+TEST_F(Evolve, AStoreWithoutBothOutcomesIsRefusedNamingTheFix) {
+  const auto store_of = [&](const std::string& name, const std::string& label) {
+    std::string lines;
+    for (int i = 0; i < 6; ++i)
+      lines += "{\"task_id\": \"t" + std::to_string(i % 3) + "\", \"messages\": [{\"role\": \"user\", \"content\": \"task " +
+               std::to_string(i) + "\"}, {\"role\": \"assistant\", \"content\": \"done\"}]" + label + "}\n";
+    const auto input = local_.write(name + ".jsonl", lines);
+    const auto ingest = run("ingest " + input.string() + " -o " + (local_ / (name + ".h5")).string());
+    EXPECT_EQ(ingest.status, 0) << ingest.output;
+    return (local_ / (name + ".h5")).string();
+  };
+  const auto refused = [&](const std::string& store, const std::string& analyst, const std::string& words) {
+    const std::string job_file = local_.write("refuse-" + analyst + ".toml", "[evolve]\ntrajectories = \"" + store + "\"\noutput = \"" +
+                                                                          (local_ / ("refused-" + analyst)).string() +
+                                                                          "\"\nskill_name = \"x\"\nanalyst = \"" + analyst + "\"\n").string();
+    const auto result = run("evolve " + job_file);
+    EXPECT_EQ(result.status, 2) << result.output;
+    EXPECT_NE(result.output.find(words), std::string::npos) << result.output;
+    EXPECT_FALSE(fs::exists(local_ / ("refused-" + analyst) / "skill")) << analyst;
+  };
+  const std::string unlabelled = store_of("unlabelled", "");
+  refused(unlabelled, "stats", "has an outcome label");
+  refused(unlabelled, "stats", "a top-level \"success\"");
+  const std::string passing = store_of("passing", ", \"success\": true");
+  refused(passing, "stats", "all 6 labelled trajectories succeeded");
+  refused(passing, "error", "no labelled trajectory failed");
+}
+
 TEST_F(Evolve, SequentialBaselineGivesTheSameLessons) {
   ASSERT_EQ(run("evolve " + job("tree")).status, 0);
   const auto sequential = run("evolve " + job("sequential", "mode = \"sequential\"\n"));

@@ -41,6 +41,27 @@ struct Features {
   std::vector<std::string> actions;   // sorted, distinct (conditional ones included)
 };
 
+// The text of a run that features are read from: what the task said, what was said and called, and
+// the checker's feedback.
+struct RunText {
+  struct Call {
+    std::string name, arguments;  // arguments: JSON text, as OpenAI sends them
+  };
+  struct Message {
+    std::string role, text;
+    std::vector<Call> calls;
+  };
+  std::string instruction;
+  std::vector<Message> messages;
+  std::vector<std::string> checker;  // the checker's feedback: outcome.detail, or its message/feedback/error/reason
+};
+RunText run_text(const trace::Trajectory& trajectory);
+// From a trajectory's canonical JSON record (as a trajectory store holds it) without building the
+// whole trajectory: the analysis reads every record once, and this is most of its cost. Throws
+// InputError naming `where` when the record is not one.
+RunText run_text(std::string_view record, const std::string& where);
+
+Features extract_features(const RunText& run);
 Features extract_features(const trace::Trajectory& trajectory);
 
 // The feature a conditional feature applies under ("tool:B" for before:A<B, the symptom for

@@ -146,8 +146,8 @@ class ShardMiner {
   void add(std::uint64_t row, const Features& features);  // rows in order, from first_row on
   // Tallies of the tasks complete in this shard and open counts of the rest, over the runs of
   // `subset` (the others still count for telling when a task is complete).
-  MinedCounts counts(const struct Subset& subset) const;
-  MinedCounts counts() const;
+  std::vector<MinedCounts> counts(const std::vector<Subset>& subsets) const;  // one pass for all of them
+  MinedCounts counts() const;  // every run
   bool has(std::uint64_t row) const { return row >= first_ && row - first_ + 1 < offsets_.size(); }
   std::vector<std::string> features_of(std::uint64_t row) const;  // sorted
 
@@ -157,7 +157,7 @@ class ShardMiner {
     std::map<std::uint32_t, std::map<std::uint32_t, std::pair<std::uint32_t, std::uint32_t>>> layers;  // layer → id → (s, f)
   };
   std::uint32_t intern(const std::string& feature);
-  std::vector<std::uint32_t> ids_of(std::uint64_t index) const;
+  void ids_of(std::uint64_t index, std::vector<std::uint32_t>& ids) const;
   const TaskPlan& plan_;
   std::uint64_t first_, end_;
   std::map<std::string, std::uint32_t, std::less<>> index_;  // id 0 is "": every run
@@ -186,7 +186,15 @@ struct Decision {
 };
 // A subset of the corpus counted again, settled, and summed over every shard (a collective: every
 // rank asks the same questions in the same order).
-using Recount = std::function<MinedCounts(const Subset& subset)>;
+using Recount = std::function<std::vector<MinedCounts>(const std::vector<Subset>& subsets)>;
+
+// Several MinedCounts summed element by element (what a recount sends between ranks).
+struct CountsBatch {
+  std::vector<MinedCounts> counts;
+  void merge(const CountsBatch& other);
+  nlohmann::json to_json() const;
+  static CountsBatch from_json(const nlohmann::json& value);
+};
 
 // With `recount`:
 // - habits are kept one at a time, strongest first, each only when it still helps among the runs

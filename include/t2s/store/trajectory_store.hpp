@@ -113,6 +113,9 @@ class TrajectoryStore {
   // the fast way through many rows (reading rows one by one in id order inflates a chunk per row).
   void for_each_trajectory(std::uint64_t first, std::uint64_t count,
                            const std::function<void(const IndexRow&, const trace::Trajectory&)>& f) const;
+  // The same, with each row's canonical JSON record unparsed (for readers that need only part of it).
+  void for_each_record(std::uint64_t first, std::uint64_t count,
+                       const std::function<void(const IndexRow&, std::string_view record)>& f) const;
 
  private:
   std::filesystem::path path_;
