@@ -309,16 +309,16 @@ ShardMiner::ShardMiner(const TaskPlan& plan, std::uint64_t first_row, std::uint6
 }
 
 std::uint32_t ShardMiner::intern(const std::string& feature) {
-  const auto [it, inserted] = index_.emplace(feature, static_cast<std::uint32_t>(names_.size()));
-  if (inserted) {
-    names_.push_back(&it->first);
-    condition_.push_back(0);
-    if (!feature.empty()) {
-      const std::uint32_t c = intern(condition_of(feature));
-      condition_[it->second] = c;
-    }
+  if (const auto found = index_.find(feature); found != index_.end()) return found->second;
+  const auto id = static_cast<std::uint32_t>(names_.size());
+  const auto it = index_.emplace(feature, id).first;
+  names_.push_back(&it->first);  // a node's address survives rehashing (an iterator does not)
+  condition_.push_back(0);
+  if (!feature.empty()) {
+    const std::uint32_t c = intern(condition_of(feature));
+    condition_[id] = c;
   }
-  return it->second;
+  return id;
 }
 
 void ShardMiner::add(std::uint64_t row, const Features& features) {
@@ -839,8 +839,8 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
     return std::string();
   };
   // What sets each failure's runs apart from the passing runs of the same tasks: every action tested
-  // among those runs only (the other failed runs left out); of those that pass the same tests, that the
-  // failing runs did, and that mostly fail this way wherever they occur, the rarest among all failures.
+  // among those runs only (the other failed runs left out), kept when it passes the same tests and
+  // nearly all of the failing runs did it.
   std::deque<Candidate> pairs;
   std::vector<const Candidate*> pair_of(failures.size(), nullptr);
   if (recount) {
@@ -868,6 +868,7 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
       subsets.push_back(std::move(subset));
     }
     const std::vector<MinedCounts> recounted = subsets.empty() ? std::vector<MinedCounts>() : recount(subsets);
+    std::vector<std::vector<Candidate>> marks(failures.size());  // per failure: the actions its failing runs share
     for (std::size_t i = 0; i < failures.size() && !actions.empty(); ++i) {
       if (!failures[i]->verdict.empty()) continue;
       const std::vector<std::string>& symptoms = subsets[subset_of[i]].failing_with;
@@ -902,20 +903,27 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
       std::vector<double> p;
       for (const auto& x : weighed) p.push_back(x.association.p_value);
       const auto q = benjamini_hochberg(p);
-      const Candidate* best = nullptr;
       for (std::size_t k = 0; k < weighed.size(); ++k) {
         Candidate& x = weighed[k];
         x.q = q[k];
-        if (x.q > options.fdr || std::abs(x.association.risk_difference) < options.min_difference || x.informative_folds < 2 ||
-            static_cast<double>(x.agreeing_folds) < options.replication * x.informative_folds - 1e-9)
+        // what (nearly) every run that failed this way did and the passing runs of its tasks did not
+        if (x.q > options.fdr || x.association.risk_difference >= 0 || -x.association.risk_difference < options.min_difference ||
+            x.informative_folds < 2 || static_cast<double>(x.agreeing_folds) < options.replication * x.informative_folds - 1e-9 ||
+            shares(x.association).second < options.cooccurrence)
           continue;
-        // what the failing runs did and the passing ones did not, and the rarest such action among all
-        // failures: the one most specific to this failure (symptoms of one cause share it)
-        if (x.association.risk_difference >= 0) continue;
-        const auto failures_with = [&](const Candidate& y) { return total.features.at(y.feature).failures; };
-        // specific: most failed runs that did it failed this way (a common call is no explanation)
-        const std::uint64_t here = x.association.with_runs - x.association.with_successes;
-        if (failures_with(x) > here * 2) continue;
+        marks[i].push_back(std::move(x));
+      }
+    }
+    // An action is specific when most failed runs that did it failed in one of the ways it marks (a
+    // common call explains nothing); each failure is paired with its rarest specific action.
+    std::map<std::string, std::uint64_t> marked_runs;  // action → failed runs of the failures it marks
+    for (const auto& list : marks)
+      for (const auto& x : list) marked_runs[x.feature] += x.association.with_runs - x.association.with_successes;
+    const auto failures_with = [&](const Candidate& y) { return total.features.at(y.feature).failures; };
+    for (std::size_t i = 0; i < failures.size(); ++i) {
+      const Candidate* best = nullptr;
+      for (const auto& x : marks[i]) {
+        if (failures_with(x) * 2 > marked_runs[x.feature] * 3) continue;
         if (best == nullptr || failures_with(x) < failures_with(*best) ||
             (failures_with(x) == failures_with(*best) && x.association.p_value < best->association.p_value))
           best = &x;

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -160,7 +161,7 @@ class ShardMiner {
   void ids_of(std::uint64_t index, std::vector<std::uint32_t>& ids) const;
   const TaskPlan& plan_;
   std::uint64_t first_, end_;
-  std::map<std::string, std::uint32_t, std::less<>> index_;  // id 0 is "": every run
+  std::unordered_map<std::string, std::uint32_t> index_;  // id 0 is "": every run (nodes never move: names_ points into them)
   std::vector<const std::string*> names_;   // id → feature
   std::vector<std::uint32_t> condition_;    // id → id of its condition ("" for unconditional ones)
   std::vector<std::uint8_t> packed_;        // per row: varint deltas of its sorted feature ids
