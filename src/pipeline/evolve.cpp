@@ -518,7 +518,7 @@ Leaves EvolveRun::analyse_stats() {
   std::vector<std::string> task_ids;
   std::vector<std::int8_t> labels;
   read_task_columns(trajectories_, &task_ids, labels);
-  const analyze::TaskPlan plan(task_ids, labels, job_.stats);
+  const analyze::TaskPlan plan(task_ids, labels, job_.stats.folds, job_.stats.single_runs, job_.stats.min_mixed_tasks);
   task_ids = {};
   std::unique_ptr<analyze::ShardMiner> miner;  // this rank's rows, read once; absent when resumed
   std::vector<std::string> my_ids;             // their trajectory ids, read with them

@@ -50,7 +50,7 @@ Mined mine(const std::vector<trace::Trajectory>& trajectories, std::size_t shard
     task_ids.push_back(t.task_id);
     labels.push_back(t.outcome.labelled ? (t.outcome.success ? 1 : 0) : -1);
   }
-  const TaskPlan plan(task_ids, labels, options);
+  const TaskPlan plan(task_ids, labels, options.folds, options.single_runs, options.min_mixed_tasks);
   const auto cut = [&](std::size_t s) { return trajectories.size() * s / shards; };
   std::vector<std::unique_ptr<ShardMiner>> miners;
   for (std::size_t s = 0; s < shards; ++s) {
@@ -303,7 +303,7 @@ TEST(Stats, OneRunPerTaskIsComparedWithinTheTaskFamily) {
   ASSERT_TRUE(has_lesson(m, "tool:check")) << m.report.dump(1);
   EXPECT_NE(m.lessons.front().text.find("tasks of one run each"), std::string::npos) << m.lessons.front().text;
   StatsOptions within_only;
-  within_only.single_runs = StatsOptions::SingleRuns::ignored;
+  within_only.single_runs = SingleRuns::ignored;
   EXPECT_TRUE(mine(corpus, 1, within_only).lessons.empty());
 }
 
