@@ -672,7 +672,7 @@ std::string report_markdown(const json& report) {
   out += std::to_string(report.value("features", 0)) + " features seen; " + std::to_string(report.value("too_rare", 0)) +
          " too rare to test; " + std::to_string(report.value("uninformative", 0)) +
          " never varied between comparable runs (runs of one task, or one-run tasks of one family); " + std::to_string(report.value("tested", 0)) + " tested; " +
-         std::to_string(report.value("lessons", 0)) + " lessons.\n\n";
+         std::to_string(report.value("lessons", 0)) + (report.value("lessons", 0) == 1 ? " lesson.\n\n" : " lessons.\n\n");
   if (report.value("lessons", 0) == 0)
     out += "No feature passed the tests. The closest candidates are below, with the reason each was not kept.\n\n";
   out += "| feature | kind | support (runs / tasks) | risk difference | p | q | folds | verdict |\n|---|---|---:|---:|---:|---:|---:|---|\n";
