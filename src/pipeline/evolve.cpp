@@ -469,28 +469,11 @@ void EvolveRun::check_identity() {
 }
 
 // The tasks of the store and their labels, from the index columns (no record is parsed).
-static void read_task_columns(const store::TrajectoryStore& store, std::vector<std::string>* task_ids, std::vector<std::int8_t>& labels) {
-  constexpr std::uint64_t kBatch = 1 << 16;
-  labels.clear();
-  labels.reserve(store.size());
-  if (task_ids != nullptr) task_ids->reserve(store.size());
-  std::vector<std::uint64_t> numbers;
-  for (std::uint64_t first = 0; first < store.size(); first += kBatch) {
-    numbers.resize(std::min(kBatch, store.size() - first));
-    std::iota(numbers.begin(), numbers.end(), first);
-    for (auto& row : store.rows(numbers)) {
-      if (task_ids != nullptr) task_ids->push_back(std::move(row.task_id));
-      labels.push_back(row.success);
-    }
-  }
-}
-
 // Every analyst learns from labelled runs: a store without the outcomes it needs is refused before
 // anything runs, naming the fix (the stats analyst compares passing with failing runs; the success
 // analyst studies passing runs, the error analyst failing ones).
 static void refuse_without_outcomes(const store::TrajectoryStore& store, const std::string& name, const std::string& analyst) {
-  std::vector<std::int8_t> labels;
-  read_task_columns(store, nullptr, labels);
+  const std::vector<std::int8_t> labels = store.success_column();
   const auto successes = static_cast<std::uint64_t>(std::count(labels.begin(), labels.end(), 1));
   const auto failures = static_cast<std::uint64_t>(std::count(labels.begin(), labels.end(), 0));
   const std::string fix = "give each record a label (a top-level \"success\" or \"reward\", or an \"outcome\" object) and ingest it again";
@@ -515,11 +498,8 @@ Leaves EvolveRun::analyse_stats() {
   const std::uint64_t my_first_row = std::min(my_first * units.block, units.trajectories);
   const std::uint64_t my_end_row = std::min(my_end * units.block, units.trajectories);
   auto phase = std::chrono::steady_clock::now();
-  std::vector<std::string> task_ids;
-  std::vector<std::int8_t> labels;
-  read_task_columns(trajectories_, &task_ids, labels);
-  const analyze::TaskPlan plan(task_ids, labels, job_.stats.folds, job_.stats.single_runs, job_.stats.min_mixed_tasks);
-  task_ids = {};
+  const analyze::TaskPlan plan(trajectories_.task_id_column(), trajectories_.success_column(), job_.stats.folds,
+                               job_.stats.single_runs, job_.stats.min_mixed_tasks);
   std::unique_ptr<analyze::ShardMiner> miner;  // this rank's rows, read once; absent when resumed
   std::vector<std::string> my_ids;             // their trajectory ids, read with them
   if (const auto it = done_.find("stats:lessons"); it != done_.end()) {

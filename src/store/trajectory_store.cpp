@@ -345,6 +345,18 @@ std::vector<IndexRow> TrajectoryStore::rows(std::span<const std::uint64_t> row_n
   return out;
 }
 
+std::vector<std::int8_t> TrajectoryStore::success_column() const {
+  std::vector<std::int8_t> values(size_);
+  if (size_ > 0) h5::read_range(h5::open_dataset(group_, "success"), H5T_NATIVE_INT8, 0, size_, values.data());
+  return values;
+}
+
+std::vector<std::string> TrajectoryStore::task_id_column() const {
+  std::vector<std::uint64_t> all(size_);
+  std::iota(all.begin(), all.end(), 0);
+  return h5::read_string_points(h5::open_dataset(group_, "task_id"), all);
+}
+
 std::string TrajectoryStore::record_json(const IndexRow& row) const {
   std::string json(row.length, '\0');
   h5::read_range(text_, H5T_NATIVE_UINT8, row.offset, row.length, json.data());

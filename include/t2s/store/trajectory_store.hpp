@@ -104,6 +104,10 @@ class TrajectoryStore {
   std::vector<std::uint64_t> id_order(std::uint64_t first, std::uint64_t count) const;
   // Index rows, in the order of `rows`.
   std::vector<IndexRow> rows(std::span<const std::uint64_t> rows) const;
+  // Two index columns of every row, read whole (what the stats analyst plans its tests from):
+  // success (-1 unlabelled, 0, 1) and task_id.
+  std::vector<std::int8_t> success_column() const;
+  std::vector<std::string> task_id_column() const;
   // The canonical JSON record of a row, and the trajectory parsed from it.
   std::string record_json(const IndexRow& row) const;
   trace::Trajectory trajectory(const IndexRow& row) const;
