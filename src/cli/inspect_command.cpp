@@ -99,7 +99,7 @@ void inspect_run(const InspectArgs& args, Context& context) {
   for (const auto& a : archive.analysis) tokens += a.tokens;
   json lessons = json::array();
   for (const auto& l : archive.lessons)
-    lessons.push_back({{"id", l.id}, {"kind", l.kind}, {"placement", l.placement}, {"support_count", l.support_count},
+    lessons.push_back({{"id", l.id}, {"kind", l.kind}, {"key", l.key}, {"placement", l.placement}, {"support_count", l.support_count},
                        {"population", l.population}, {"text", l.text}, {"support", support_ids(l.support, archive.trajectory_ids)},
                        {"merge_path", json::parse(l.merge_path)}});
   json report = {{"run", args.file}, {"provenance", archive.provenance}, {"analysis", statuses},

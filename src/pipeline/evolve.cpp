@@ -1024,8 +1024,11 @@ void EvolveRun::finish(const std::string& root_text) {
   summary_.valid = true;
 
   // --- lessons of the final skill, for the archive and the report
-  std::map<std::string, std::string> id_by_text;
-  for (const auto& l : lessons_) id_by_text[l.text] = l.id();
+  std::map<std::string, std::string> id_by_text, key_by_text;
+  for (const auto& l : lessons_) {
+    id_by_text[l.text] = l.id();
+    key_by_text[l.text] = l.key();
+  }
   store::RunArchive archive;
   std::map<std::uint32_t, std::vector<std::string>> lessons_of;  // LLM analyses: trajectory position → lesson ids
   for (const auto& d : decisions) {
@@ -1035,6 +1038,7 @@ void EvolveRun::finish(const std::string& root_text) {
     if (const auto it = id_by_text.find(e.content); it != id_by_text.end()) {
       row.id = it->second;
       row.kind = row.id.substr(0, row.id.find('-'));
+      row.key = key_by_text.at(e.content);
     } else {
       row.id = "lesson-" + to_hex(sha256(e.file + '\0' + e.target_section + '\0' + e.content)).substr(0, 10);
       row.kind = job_.analyst == "stats" ? "merged" : "llm";

@@ -200,7 +200,7 @@ void RunArchiveWriter::finish(const RunArchive& a) {
     h5::Handle lessons = h5::create_group(file, "lessons");
     using L = RunArchive::Lesson;
     for (auto field : {std::pair{"id", &L::id}, {"kind", &L::kind}, {"placement", &L::placement}, {"text", &L::text},
-                       {"support", &L::support}, {"merge_path", &L::merge_path}})
+                       {"support", &L::support}, {"merge_path", &L::merge_path}, {"key", &L::key}})
       write_text_column(lessons, field.first, a.lessons, field.second);
     write_int_column(lessons, "support_count", a.lessons, &L::support_count);
     write_int_column(lessons, "population", a.lessons, &L::population);
@@ -303,9 +303,10 @@ RunArchive read_run_archive(const fs::path& path, bool with_analysis) {
                placements = read_text_column(lessons, "placement"), texts = read_text_column(lessons, "text"),
                supports = read_text_column(lessons, "support"), paths = read_text_column(lessons, "merge_path");
     const auto counts = read_int_column(lessons, "support_count"), populations = read_int_column(lessons, "population");
+    const auto keys = read_text_column_or(lessons, "key", ids.size(), "");  // archives before the key have none
     for (std::size_t i = 0; i < ids.size(); ++i)
       a.lessons.push_back({ids[i], kinds[i], placements[i], texts[i], supports[i], paths[i],
-                           static_cast<std::uint64_t>(counts[i]), static_cast<std::uint64_t>(populations[i])});
+                           static_cast<std::uint64_t>(counts[i]), static_cast<std::uint64_t>(populations[i]), keys.at(i)});
 
     h5::Handle skill = open_group(file, "skill");
     a.skill_name = h5::read_string_attribute(skill, "name");

@@ -186,6 +186,14 @@ TEST_F(Evolve, ARunArchiveListsLessonsWithPrevalenceAndSources) {
     if (lesson["placement"] == "SKILL.md") promoted_supports.push_back(lesson["support"]);
     EXPECT_EQ(lesson["support"].size(), lesson["support_count"].get<std::size_t>());
     EXPECT_EQ(lesson["population"], 900);
+    // the feature a stats lesson rests on, stable whatever the counts in its text
+    const std::string key = lesson["key"].get<std::string>();
+    ASSERT_NE(key.find(':'), std::string::npos) << lesson.dump();
+    std::string named = key.substr(key.find(':') + 1);  // "before:A<B" → A, "kw:reverse=True" → reverse=True
+    named = named.substr(named.find_first_not_of(' '));
+    named = named.substr(0, named.find_first_of("<\x1f"));
+    EXPECT_NE(lesson["text"].get<std::string>().find(named), std::string::npos) << lesson.dump();
+    EXPECT_EQ(lesson["id"].get<std::string>().rfind(lesson["kind"].get<std::string>() + "-", 0), 0u) << lesson.dump();
     EXPECT_LE(lesson["support_count"].get<std::uint64_t>(), previous);
     previous = lesson["support_count"].get<std::uint64_t>();
   }

@@ -18,7 +18,9 @@
 //                     (deterministic / llm), reason, patch (JSON)
 //   /lessons          per lesson of the final patch: id, kind, placement (SKILL.md, references/…,
 //                     dropped), support_count, population, text, support (JSON list of positions),
-//                     merge_path (JSON list)
+//                     merge_path (JSON list), key (the stats analyst's feature it rests on, e.g.
+//                     "before:describe_sheet<update_cells": stable across corpora, unlike its
+//                     text's counts; "" for other lessons and in archives written before it)
 //   /skill            attrs name, valid; datasets path (per file), offset, length (uint64: where the
 //                     file sits in bytes), bytes (uint8, deflated: the files written, back to back),
 //                     validation (JSON)
@@ -60,6 +62,7 @@ struct RunArchive {
   struct Lesson {
     std::string id, kind, placement, text, support, merge_path;
     std::uint64_t support_count = 0, population = 0;
+    std::string key;
   };
   std::vector<Lesson> lessons;
   std::vector<std::string> trajectory_ids;  // in id order; read only with the analysis rows
