@@ -100,55 +100,37 @@ Label label_of(const trace::Trajectory& trajectory) {
 
 namespace {
 
-// How a feature reads as an instruction.
-std::string instruction(std::string_view feature) {
+// How a feature reads: as an instruction ("Call the `X` tool") or said of runs that showed it
+// ("called the `X` tool"). One table of phrases for both, so the two never drift apart.
+enum class Voice { instruction, past };
+std::string phrase(std::string_view feature, Voice voice) {
+  const bool now = voice == Voice::instruction;
+  const auto verb = [&](const char* instruction, const char* past) { return std::string(now ? instruction : past); };
   const auto colon = feature.find(':');
   const std::string_view kind = feature.substr(0, colon), name = feature.substr(colon + 1);
-  if (kind == "tool") return "Call the " + code_span(name) + " tool";
+  if (kind == "tool") return verb("Call", "called") + " the " + code_span(name) + " tool";
   if (kind == "arg") {
     const auto dot = name.rfind('.');
-    return "Pass " + code_span(name.substr(dot + 1)) + " to " + code_span(name.substr(0, dot));
+    return verb("Pass", "passed") + " " + code_span(name.substr(dot + 1)) + " to " + code_span(name.substr(0, dot));
   }
-  if (kind == "call") return "Use " + code_span(std::string(name) + "()") + " in code";
-  if (kind == "kw") return name.ends_with('=') ? "Pass the keyword argument " + code_span(name) : "Pass " + code_span(name);
-  if (kind == "import") return "Import " + code_span(name);
-  if (kind == "except") return "Catch " + code_span(name);
-  if (kind == "raise") return "Raise " + code_span(name);
-  if (kind == "cmd") return "Run " + code_span(name);
-  if (kind == "flag") return "Pass the " + code_span(name) + " flag";
+  if (kind == "call") return verb("Use", "used") + " " + code_span(std::string(name) + "()") + (now ? " in code" : "");
+  if (kind == "kw") return verb("Pass", "passed") + (now && name.ends_with('=') ? " the keyword argument " : " ") + code_span(name);
+  if (kind == "import") return verb("Import", "imported") + " " + code_span(name);
+  if (kind == "except") return verb("Catch", "caught") + " " + code_span(name);
+  if (kind == "raise") return verb("Raise", "raised") + " " + code_span(name);
+  if (kind == "cmd") return verb("Run", "ran") + " " + code_span(name);
+  if (kind == "flag") return verb("Pass", "passed") + " the " + code_span(name) + " flag";
   if (kind == "before") {
     const auto lt = name.rfind('<');
-    return "Before calling " + code_span(name.substr(lt + 1)) + ", call " + code_span(name.substr(0, lt));
+    const std::string first = code_span(name.substr(0, lt)), then = code_span(name.substr(lt + 1));
+    return now ? "Before calling " + then + ", call " + first : "called " + first + " before " + then;
   }
   if (kind == "after") {
     const auto sep = name.find(kAfterSeparator);
-    return "After the tool error " + code_span(name.substr(sep + 1 + 7)) + ", call " + code_span(name.substr(0, sep));
+    const std::string action = code_span(name.substr(0, sep));
+    return now ? "After the tool error " + code_span(name.substr(sep + 1 + 7)) + ", call " + action : "called " + action + " after that error";
   }
-  return "Do " + code_span(feature);
-}
-
-// What a run did, said of runs ("called the `X` tool").
-std::string did(std::string_view feature) {
-  const auto colon = feature.find(':');
-  const std::string_view kind = feature.substr(0, colon), name = feature.substr(colon + 1);
-  if (kind == "tool") return "called the " + code_span(name) + " tool";
-  if (kind == "arg") {
-    const auto dot = name.rfind('.');
-    return "passed " + code_span(name.substr(dot + 1)) + " to " + code_span(name.substr(0, dot));
-  }
-  if (kind == "call") return "used " + code_span(std::string(name) + "()");
-  if (kind == "kw") return "passed " + code_span(name);
-  if (kind == "import") return "imported " + code_span(name);
-  if (kind == "except") return "caught " + code_span(name);
-  if (kind == "raise") return "raised " + code_span(name);
-  if (kind == "cmd") return "ran " + code_span(name);
-  if (kind == "flag") return "passed the " + code_span(name) + " flag";
-  if (kind == "before") {
-    const auto lt = name.rfind('<');
-    return "called " + code_span(name.substr(0, lt)) + " before " + code_span(name.substr(lt + 1));
-  }
-  if (kind == "after") return "called " + code_span(name.substr(0, name.find(kAfterSeparator))) + " after that error";
-  return "showed " + code_span(feature);
+  return verb("Do", "showed") + " " + code_span(feature);
 }
 
 std::string symptom_display(std::string_view symptom) {
@@ -244,10 +226,10 @@ std::string lesson_text(const Candidate& c, const std::vector<std::string>& simi
     if (pair != nullptr) {
       const auto [passing, failing] = shares(pair->association);
       if (pair->association.risk_difference > 0)
-        out += "Passing runs " + where(*pair) + " " + did(pair->feature) + " more often (" + percent(passing) + " of them, against " +
+        out += "Passing runs " + where(*pair) + " " + phrase(pair->feature, Voice::past) + " more often (" + percent(passing) + " of them, against " +
                percent(failing) + " of the runs that failed this way).";
       else
-        out += "The runs that failed this way " + did(pair->feature) + " (" + percent(failing) + " of them, against " + percent(passing) +
+        out += "The runs that failed this way " + phrase(pair->feature, Voice::past) + " (" + percent(failing) + " of them, against " + percent(passing) +
                " of the passing runs " + where(*pair) + ").";
     } else if (!recovery.empty()) {
       out += "Runs that hit it and then called " + code_span(recovery) + " passed more often (see the habits).";
@@ -256,7 +238,7 @@ std::string lesson_text(const Candidate& c, const std::vector<std::string>& simi
     }
     return out;
   }
-  out += instruction(c.feature) + ".** ";
+  out += phrase(c.feature, Voice::instruction) + ".** ";
   std::string lead;
   if (c.feature.starts_with("before:")) {
     const auto lt = c.feature.rfind('<');
@@ -594,7 +576,7 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
         continue;
       joined[i].push_back(failures[j]->feature);
       joined[i].insert(joined[i].end(), joined[j].begin(), joined[j].end());
-      failures[j]->verdict = "one cause with " + failures[i]->feature + " (the runs that failed either way " + did(pair_of[i]->feature) + ")";
+      failures[j]->verdict = "one cause with " + failures[i]->feature + " (the runs that failed either way " + phrase(pair_of[i]->feature, Voice::past) + ")";
     }
   }
   for (std::size_t i = 0; i < failures.size(); ++i) {

@@ -60,7 +60,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Sums a per-rank value (FeatureCounts, Evidence) over all ranks; every rank gets the total. The
+// Sums a per-rank value (MinedCounts, CountsBatch) over all ranks; every rank gets the total. The
 // values travel as JSON text and are merged on rank 0 in rank order.
 template <typename T>
 T all_merged(const mpi::Comm& comm, const T& local) {
@@ -101,16 +101,6 @@ struct Units {
   }
   static std::string key(std::uint64_t unit) { return "unit/" + std::to_string(unit); }
 };
-
-// Calls f(row, trajectory) for the trajectories of units [first, end), in storage order.
-template <typename F>
-void for_each_trajectory(const store::TrajectoryStore& store, const Units& units, std::uint64_t first, std::uint64_t end,
-                         F&& f) {
-  if (first >= end) return;
-  const std::uint64_t first_row = units.rows(first).first;
-  const std::uint64_t end_row = units.rows(end - 1).first + units.rows(end - 1).second;
-  store.for_each_trajectory(first_row, end_row - first_row, f);
-}
 
 // Calls f(row, features) for the trajectories of units [first, end), in storage order, reading only
 // what the stats analyst looks at of each record.
