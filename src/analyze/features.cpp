@@ -23,9 +23,11 @@ constexpr std::size_t kMaxRegex = 80;         // longest regular expression a te
 constexpr std::size_t kMaxOrderedTools = 16;  // distinct tools whose order is looked at
 constexpr std::size_t kMaxAfterSymptoms = 8;  // distinct tool errors that recovery is looked at after
 
-bool is_word_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)); }
+// ASCII classes (what <cctype> gives in the C locale), without a library call per character.
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_word_start(char c) { return is_alpha(c) || c == '_'; }
+bool is_word_char(char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // "G12", "AB3", "F2:F220" (at most 3 capitals, then digits).
@@ -115,13 +117,19 @@ std::string code_without_literals(std::string_view code) {
   out.reserve(code.size());
   std::size_t eol = 0;  // the end of the current line, found once per line (never a rescan per quote)
   for (std::size_t i = 0; i < code.size(); ++i) {
+    // the plain code up to the next quote, comment sign or line end, appended whole
+    const std::size_t special = std::min(code.find_first_of("'\"#\n", i), code.size());
+    out.append(code.substr(i, special - i));
+    if (special == code.size()) break;
+    i = special;
     const char c = code[i];
     if (i >= eol) {
       eol = code.find('\n', i);
       if (eol == std::string_view::npos) eol = code.size();
     }
-    if ((c == '\'' || c == '"') && code.substr(i, 3) == std::string_view(std::string(3, c))) {
-      const std::size_t close = code.find(std::string(3, c), i + 3);
+    if ((c == '\'' || c == '"') && i + 2 < code.size() && code[i + 1] == c && code[i + 2] == c) {
+      const char triple[] = {c, c, c};
+      const std::size_t close = code.find(std::string_view(triple, 3), i + 3);
       if (close != std::string_view::npos) {
         out += ' ';
         i = close + 2;
@@ -160,6 +168,7 @@ bool is_keyword(std::string_view word) {
       "and",   "as",     "assert", "async", "await",  "break",  "class", "continue", "def",  "del",   "elif", "else",
       "except", "finally", "for",  "from",  "global", "if",     "import", "in",     "is",   "lambda", "nonlocal",
       "not",   "or",     "pass",   "raise", "return", "try",    "while", "with",    "yield", "True",  "False", "None"};
+  if (word.size() < 2 || word.size() > 8) return false;  // the keywords' lengths: most names leave here
   return std::find(kKeywords.begin(), kKeywords.end(), word) != kKeywords.end();
 }
 
@@ -196,7 +205,7 @@ class TaskWords {
 bool looks_like_code(std::string_view text) {
   if (text.find_first_of("\n()=;|&$<>[]{}") != std::string_view::npos) return true;
   for (std::size_t at = text.find(" -"); at != std::string_view::npos; at = text.find(" -", at + 1))
-    if (at + 2 < text.size() && (std::isalpha(static_cast<unsigned char>(text[at + 2])) || text[at + 2] == '-')) return true;
+    if (at + 2 < text.size() && (is_alpha(text[at + 2]) || text[at + 2] == '-')) return true;
   return false;
 }
 
@@ -272,7 +281,7 @@ class CodeReader {
         while (j < s.size() && s[j] == '-') ++j;
         std::size_t k = j;
         while (k < s.size() && (is_word_char(s[k]) || s[k] == '-')) ++k;
-        if (j - i <= 2 && k - j >= 1 && std::isalpha(static_cast<unsigned char>(s[j])) && !task_.owns(s.substr(j, k - j)))
+        if (j - i <= 2 && k - j >= 1 && is_alpha(s[j]) && !task_.owns(s.substr(j, k - j)))
           add("flag:", s.substr(i, k - i));
         i = std::max(k, i + 1);
         command_start = false;
@@ -377,9 +386,21 @@ void collect_strings(simdjson::dom::element value, const std::string& key, std::
   }
 }
 
+// A run names the same feature many times (every call of a tool): the duplicates go first, by hash,
+// so that only distinct features are sorted.
 void sort_unique(std::vector<std::string>& items) {
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(items.size());
+  std::vector<std::size_t> first;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (seen.insert(items[i]).second) first.push_back(i);
+  if (first.size() < items.size()) {
+    std::vector<std::string> distinct;
+    distinct.reserve(first.size());
+    for (const auto i : first) distinct.push_back(std::move(items[i]));
+    items.swap(distinct);
+  }
   std::sort(items.begin(), items.end());
-  items.erase(std::unique(items.begin(), items.end()), items.end());
 }
 
 }  // namespace
@@ -395,7 +416,7 @@ std::string symptom_template(std::string_view message, bool keep_literals) {
       const std::size_t close = found == std::string_view::npos ? std::string_view::npos : i + 1 + found;
       if (close != std::string_view::npos && (newline == std::string_view::npos || found < newline) &&
           // an apostrophe inside a word ("don't") is not a quote
-          !(c == '\'' && i > 0 && std::isalpha(static_cast<unsigned char>(message[i - 1])))) {
+          !(c == '\'' && i > 0 && is_alpha(message[i - 1]))) {
         const std::string_view inner = message.substr(i + 1, close - i - 1);
         if (keep_literals && is_key_literal(inner)) out.append(message.substr(i, close - i + 1));
         else out += "<str>";

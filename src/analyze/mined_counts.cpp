@@ -2,9 +2,11 @@
 #include "t2s/analyze/mined_counts.hpp"
 
 #include <algorithm>
+#include <future>
 
 #include "t2s/core/error.hpp"
 #include "t2s/core/sha256.hpp"
+#include "t2s/core/thread_pool.hpp"
 
 namespace t2s::analyze {
 namespace {
@@ -99,6 +101,53 @@ void put_varint(std::vector<std::uint8_t>& out, std::uint32_t value) {
     value >>= 7;
   }
   out.push_back(static_cast<std::uint8_t>(value));
+}
+
+// A task's counts kept as a vector sorted by feature id, read by contribute() like a map.
+struct SortedCounts {
+  const ShardMiner::IdCounts& counts;
+  auto begin() const { return counts.begin(); }
+  auto end() const { return counts.end(); }
+  auto find(std::uint32_t id) const {
+    const auto it = std::lower_bound(counts.begin(), counts.end(), id, [](const auto& entry, std::uint32_t x) { return entry.first < x; });
+    return it != counts.end() && it->first == id ? it : counts.end();
+  }
+};
+
+// Counts one run into its task's counts: `ids` (ascending) are the run's features, of which the
+// `wanted` ones are tallied. A merge of two sorted lists, through `scratch`.
+void add_run(ShardMiner::IdCounts& counts, const std::vector<std::uint32_t>& ids, const std::vector<bool>& wanted, bool success,
+             ShardMiner::IdCounts& scratch) {
+  scratch.clear();
+  auto have = counts.begin();
+  for (const auto id : ids) {
+    if (!wanted[id]) continue;
+    while (have != counts.end() && have->first < id) scratch.push_back(*have++);
+    auto entry = have != counts.end() && have->first == id ? *have++ : ShardMiner::IdCounts::value_type{id, {0, 0}};
+    ++(success ? entry.second.first : entry.second.second);
+    scratch.push_back(entry);
+  }
+  scratch.insert(scratch.end(), have, counts.end());
+  counts.swap(scratch);
+}
+
+// Adds one task's counts from another part of the rows into `into` (both sorted by id).
+void add_counts(ShardMiner::IdCounts& into, const ShardMiner::IdCounts& from) {
+  ShardMiner::IdCounts sum;
+  sum.reserve(into.size() + from.size());
+  auto a = into.cbegin();
+  auto b = from.cbegin();
+  while (a != into.cend() || b != from.cend()) {
+    if (b == from.cend() || (a != into.cend() && a->first < b->first)) {
+      sum.push_back(*a++);
+    } else if (a == into.cend() || b->first < a->first) {
+      sum.push_back(*b++);
+    } else {
+      sum.push_back({a->first, {a->second.first + b->second.first, a->second.second + b->second.second}});
+      ++a, ++b;
+    }
+  }
+  into.swap(sum);
 }
 
 }  // namespace
@@ -219,8 +268,8 @@ CountsBatch CountsBatch::from_json(const json& value) {
 
 // ----------------------------------------------------------------------------------- one shard
 
-ShardMiner::ShardMiner(const TaskPlan& plan, std::uint64_t first_row, std::uint64_t end_row)
-    : plan_(plan), first_(first_row), end_(end_row) {
+ShardMiner::ShardMiner(const TaskPlan& plan, std::uint64_t first_row, std::uint64_t end_row, unsigned threads)
+    : plan_(plan), first_(first_row), end_(end_row), threads_(threads == 0 ? usable_cores() : threads) {
   offsets_.push_back(0);
   intern("");  // id 0: every run counted
 }
@@ -271,27 +320,30 @@ void ShardMiner::ids_of(std::uint64_t i, std::vector<std::uint32_t>& ids) const 
 
 MinedCounts ShardMiner::counts() const { return std::move(counts(std::vector<Subset>{Subset{}}).front()); }
 
-// One pass over the shard's runs for every subset.
+// One pass over the shard's runs for every subset, its rows cut into parts counted on threads of
+// their own. A task whose runs fall in several parts stays open in each and is closed once their
+// counts are summed: the result is the same for any cut.
 std::vector<MinedCounts> ShardMiner::counts(const std::vector<Subset>& subsets) const {
-  struct Pass {
+  struct Selection {  // a subset, in this shard's feature numbers
     std::vector<bool> excluded, failing, wanted;
     std::vector<std::uint32_t> layer_bit;
     bool failing_only = false;
-    MinedCounts out;
-    std::vector<FeatureTally> tallies;
+  };
+  struct Part {  // what one part of the rows gives one subset
+    std::uint64_t trajectories = 0, successes = 0, failures = 0;
+    std::vector<FeatureTally> tallies;  // by feature id: the tasks closed so far
     std::map<std::uint32_t, Open> open;
   };
-  std::vector<Pass> passes(subsets.size());
+  std::vector<Selection> selections(subsets.size());
   for (std::size_t p = 0; p < subsets.size(); ++p) {
     const Subset& subset = subsets[p];
-    Pass& pass = passes[p];
+    Selection& pass = selections[p];
     if (subset.stratify_by.size() > kLayerBits) throw Error("ShardMiner: at most 8 features to stratify by");
     pass.excluded.assign(names_.size(), false);
     pass.failing.assign(names_.size(), false);
     pass.wanted.assign(names_.size(), subset.only.empty());
     pass.layer_bit.assign(names_.size(), 0);
     pass.failing_only = !subset.failing_with.empty();
-    pass.tallies.resize(names_.size());
     const auto mark = [&](const std::vector<std::string>& features, std::vector<bool>& marks) {
       for (const auto& f : features)
         if (const auto it = index_.find(f); it != index_.end()) marks[it->second] = true;
@@ -304,64 +356,115 @@ std::vector<MinedCounts> ShardMiner::counts(const std::vector<Subset>& subsets) 
     for (const auto& f : subset.only)
       if (const auto it = index_.find(f); it != index_.end()) pass.wanted[it->second] = pass.wanted[condition_[it->second]] = true;
   }
-  std::vector<std::uint32_t> ids;
-  for (std::uint64_t i = 0; i + 1 < offsets_.size(); ++i) {
-    const std::uint64_t row = first_ + i;
-    for (auto& pass : passes) ++pass.out.trajectories;
-    const Label label = plan_.label_of(row);
-    if (label == Label::unlabelled) continue;
-    const std::uint32_t task = plan_.task_of(row);
+  const auto close = [&](Part& part, std::uint32_t task, const Open& o) {
+    for (const auto& [layer, counts] : o.layers)
+      contribute(
+          plan_, task, layer, SortedCounts{counts}, [&](std::uint32_t id) -> FeatureTally& { return part.tallies[id]; },
+          [&](std::uint32_t id) { return condition_[id]; });
+  };
+  const auto complete = [&](std::uint32_t task, const Open& o) {
     const auto& t = plan_.tasks()[task];
-    const bool last = t.first_row >= first_ && t.last_row < end_;
-    ids_of(i, ids);
-    for (auto& pass : passes) {
-      Open& o = pass.open[task];
-      ++o.runs;
-      const auto shows = [&](const std::vector<bool>& marks) {
-        return std::any_of(ids.begin(), ids.end(), [&](std::uint32_t id) { return marks[id]; });
-      };
-      if (!shows(pass.excluded) && (label == Label::success || !pass.failing_only || shows(pass.failing))) {
-        ++(label == Label::success ? pass.out.successes : pass.out.failures);
-        std::uint32_t layer = 0;
-        for (const auto id : ids) layer |= pass.layer_bit[id];
-        auto& counts = o.layers[layer];
-        for (const auto id : ids)
-          if (pass.wanted[id]) ++(label == Label::success ? counts[id].first : counts[id].second);
-      }
-      if (last && o.runs == t.runs) {
-        for (const auto& [layer, counts] : o.layers)
-          contribute(
-              plan_, task, layer, counts, [&](std::uint32_t id) -> FeatureTally& { return pass.tallies[id]; },
-              [&](std::uint32_t id) { return condition_[id]; });
-        pass.open.erase(task);
+    return t.first_row >= first_ && t.last_row < end_ && o.runs == t.runs;
+  };
+  // Rows [begin, end) of the shard (indices from its first row) for every subset.
+  const auto count_part = [&](std::uint64_t begin, std::uint64_t end) {
+    std::vector<Part> parts(selections.size());
+    for (auto& part : parts) part.tallies.resize(names_.size());
+    std::vector<std::uint32_t> ids;
+    IdCounts merged;  // scratch of add_run
+    for (std::uint64_t i = begin; i < end; ++i) {
+      const std::uint64_t row = first_ + i;
+      for (auto& part : parts) ++part.trajectories;
+      const Label label = plan_.label_of(row);
+      if (label == Label::unlabelled) continue;
+      const std::uint32_t task = plan_.task_of(row);
+      ids_of(i, ids);
+      for (std::size_t p = 0; p < selections.size(); ++p) {
+        const Selection& pass = selections[p];
+        Part& part = parts[p];
+        Open& o = part.open[task];
+        ++o.runs;
+        const auto shows = [&](const std::vector<bool>& marks) {
+          return std::any_of(ids.begin(), ids.end(), [&](std::uint32_t id) { return marks[id]; });
+        };
+        if (!shows(pass.excluded) && (label == Label::success || !pass.failing_only || shows(pass.failing))) {
+          ++(label == Label::success ? part.successes : part.failures);
+          std::uint32_t layer = 0;
+          for (const auto id : ids) layer |= pass.layer_bit[id];
+          add_run(o.layers[layer], ids, pass.wanted, label == Label::success, merged);
+        }
+        if (complete(task, o)) {
+          close(part, task, o);
+          part.open.erase(task);
+        }
       }
     }
+    return parts;
+  };
+  // Parts of at least kMinPartRows rows, one per thread.
+  constexpr std::uint64_t kMinPartRows = 4096;
+  const std::uint64_t rows = offsets_.size() - 1;
+  const std::uint64_t n_parts = std::max<std::uint64_t>(1, std::min<std::uint64_t>(threads_, rows / kMinPartRows));
+  std::vector<std::vector<Part>> results;
+  if (n_parts == 1) {
+    results.push_back(count_part(0, rows));
+  } else {
+    ThreadPool pool(static_cast<unsigned>(n_parts));
+    std::vector<std::future<std::vector<Part>>> futures;
+    for (std::uint64_t k = 0; k < n_parts; ++k)
+      futures.push_back(pool.submit([&, k] { return count_part(rows * k / n_parts, rows * (k + 1) / n_parts); }));
+    for (auto& f : futures) results.push_back(f.get());
   }
   std::vector<MinedCounts> out;
-  for (auto& pass : passes) {
+  for (std::size_t p = 0; p < selections.size(); ++p) {
+    Part& total = results[0][p];
+    for (std::size_t k = 1; k < results.size(); ++k) {
+      Part& part = results[k][p];
+      total.trajectories += part.trajectories;
+      total.successes += part.successes;
+      total.failures += part.failures;
+      for (std::uint32_t id = 0; id < names_.size(); ++id)
+        if (part.tallies[id].tasks > 0) merge_tally(total.tallies[id], part.tallies[id]);
+      for (auto& [task, o] : part.open) {
+        Open& into = total.open[task];
+        into.runs += o.runs;
+        for (auto& [layer, counts] : o.layers) add_counts(into.layers[layer], counts);
+      }
+    }
+    for (auto it = total.open.begin(); it != total.open.end();) {
+      if (!complete(it->first, it->second)) {
+        ++it;
+        continue;
+      }
+      close(total, it->first, it->second);
+      it = total.open.erase(it);
+    }
+    MinedCounts counted;
+    counted.trajectories = total.trajectories;
+    counted.successes = total.successes;
+    counted.failures = total.failures;
     for (std::uint32_t id = 0; id < names_.size(); ++id)
-      if (!(pass.tallies[id] == FeatureTally{})) pass.out.features.emplace(*names_[id], std::move(pass.tallies[id]));
-    for (const auto& [task, o] : pass.open) {
-      pass.out.open_runs[task] = o.runs;
+      if (total.tallies[id].tasks > 0) counted.features.emplace(*names_[id], std::move(total.tallies[id]));
+    for (const auto& [task, o] : total.open) {
+      counted.open_runs[task] = o.runs;
       for (const auto& [layer, counts] : o.layers) {
-        auto& into = pass.out.open_tasks[(static_cast<std::uint64_t>(task) << kLayerBits) | layer];
+        auto& into = counted.open_tasks[(static_cast<std::uint64_t>(task) << kLayerBits) | layer];
         for (const auto& [id, sf] : counts) into[*names_[id]] = sf;
       }
     }
-    out.push_back(std::move(pass.out));
+    out.push_back(std::move(counted));
   }
   return out;
 }
 
-std::vector<std::string> ShardMiner::features_of(std::uint64_t row) const {
-  std::vector<std::string> out;
-  if (!has(row)) return out;
-  std::vector<std::uint32_t> ids;
+std::uint32_t ShardMiner::id_of(const std::string& feature) const {
+  const auto it = index_.find(feature);
+  return it == index_.end() ? kNone : it->second;
+}
+
+void ShardMiner::feature_ids(std::uint64_t row, std::vector<std::uint32_t>& ids) const {
+  if (!has(row)) throw Error("ShardMiner: row " + std::to_string(row) + " is not in this shard");
   ids_of(row - first_, ids);
-  for (const auto id : ids)
-    if (id != 0) out.push_back(*names_[id]);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 }  // namespace t2s::analyze

@@ -698,21 +698,30 @@ std::vector<Lesson> lessons_from_json(const json& value) {
 
 // ------------------------------------------------------------------------------------ matching
 
-LessonMatcher::LessonMatcher(const std::vector<Lesson>& lessons) {
+LessonMatcher::LessonMatcher(const std::vector<Lesson>& lessons, const ShardMiner& miner) : miner_(miner) {
   for (std::uint32_t i = 0; i < lessons.size(); ++i) {
     kinds_.push_back(lessons[i].kind);
-    for (const auto& f : lessons[i].features) by_feature_[f].push_back(i);
+    for (const auto& f : lessons[i].features) {
+      const std::uint32_t id = miner.id_of(f);
+      if (id == ShardMiner::kNone) continue;  // no run of this shard shows it
+      if (id >= by_id_.size()) by_id_.resize(id + 1);
+      by_id_[id].push_back(i);
+    }
   }
 }
 
-std::vector<std::uint32_t> LessonMatcher::match(const std::vector<std::string>& sorted_features, Label label) const {
+std::vector<std::uint32_t> LessonMatcher::match(std::uint64_t row) const {
   std::vector<std::uint32_t> out;
+  const Label label = miner_.plan().label_of(row);
   if (label == Label::unlabelled) return out;
   const Lesson::Kind wanted = label == Label::success ? Lesson::Kind::habit : Lesson::Kind::failure;
-  for (const auto& f : sorted_features)
-    if (const auto it = by_feature_.find(f); it != by_feature_.end())
-      for (const auto i : it->second)
-        if (kinds_[i] == wanted) out.push_back(i);
+  std::vector<std::uint32_t> ids;
+  miner_.feature_ids(row, ids);
+  for (const auto id : ids) {
+    if (id >= by_id_.size()) break;  // ids ascend
+    for (const auto i : by_id_[id])
+      if (kinds_[i] == wanted) out.push_back(i);
+  }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

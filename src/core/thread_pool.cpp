@@ -1,9 +1,18 @@
 #include "t2s/core/thread_pool.hpp"
 
+#include <sched.h>
+
 namespace t2s {
 
+unsigned usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 ThreadPool::ThreadPool(unsigned threads) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) threads = usable_cores();
   workers_.reserve(threads);
   try {
     for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });

@@ -16,6 +16,7 @@
 #include <ostream>
 #include <set>
 
+#include "t2s/pipeline/feature_reader.hpp"
 #include "progress.hpp"
 #include "t2s/core/error.hpp"
 #include "t2s/core/files.hpp"
@@ -61,18 +62,20 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 // Sums a per-rank value (MinedCounts, CountsBatch) over all ranks; every rank gets the total. The
-// values travel as JSON text and are merged on rank 0 in rank order.
+// values travel as JSON text and are merged on rank 0 in rank order (the sums are exact in any order).
 template <typename T>
-T all_merged(const mpi::Comm& comm, const T& local) {
-  const auto texts = comm.gather(local.to_json().dump());
+T all_merged(const mpi::Comm& comm, T local) {
+  if (comm.size() == 1) return local;
+  const auto texts = comm.gather(comm.is_main() ? std::string() : local.to_json().dump());  // rank 0 keeps its own
   std::string merged;
+  T total;
   if (comm.is_main()) {
-    T total = T::from_json(json::parse(texts.front()));
+    total = std::move(local);
     for (std::size_t i = 1; i < texts.size(); ++i) total.merge(T::from_json(json::parse(texts[i])));
     merged = total.to_json().dump();
   }
   comm.broadcast(merged);
-  return T::from_json(json::parse(merged));
+  return comm.is_main() ? std::move(total) : T::from_json(json::parse(merged));
 }
 
 // A block of the skill's provenance sidecar lists this many trajectory ids at most (the archive has
@@ -102,28 +105,12 @@ struct Units {
   static std::string key(std::uint64_t unit) { return "unit/" + std::to_string(unit); }
 };
 
-// Calls f(row, features) for the trajectories of units [first, end), in storage order, reading only
-// what the stats analyst looks at of each record.
-template <typename F>
-void for_each_features(const store::TrajectoryStore& store, const Units& units, std::uint64_t first, std::uint64_t end, F&& f) {
-  if (first >= end) return;
-  const std::uint64_t first_row = units.rows(first).first;
-  const std::uint64_t end_row = units.rows(end - 1).first + units.rows(end - 1).second;
-  store.for_each_record(first_row, end_row - first_row, [&](const store::IndexRow& row, std::string_view record) {
-    f(row, analyze::extract_features(analyze::run_text(record, store.path().string() + " row " + std::to_string(row.row))));
-  });
-}
-
 // Calls f(first_position, ids) for the store's ids in id order, a batch at a time.
 template <typename F>
 void for_each_id_batch(const store::TrajectoryStore& store, F&& f) {
   constexpr std::uint64_t kBatch = 1 << 16;
-  std::vector<std::string> ids;
-  for (std::uint64_t first = 0; first < store.size(); first += kBatch) {
-    ids.clear();
-    for (auto& row : store.rows(store.id_order(first, std::min(kBatch, store.size() - first)))) ids.push_back(std::move(row.id));
-    f(first, ids);
-  }
+  for (std::uint64_t first = 0; first < store.size(); first += kBatch)
+    f(first, store.ids(store.id_order(first, std::min(kBatch, store.size() - first))));
 }
 
 // The id-order position of each row in [first_row, end_row): support sets name trajectories by
@@ -224,7 +211,7 @@ EvolveJob EvolveJob::from_config(const Config& config) {
     // the work is done (threads, checkpoint pacing, where sandboxes are made).
     json effective = json::parse(config.effective());
     if (auto e = effective.find("evolve"); e != effective.end() && e->is_object())
-      for (const char* key : {"tool_threads", "checkpoint_seconds", "checkpoint_every"}) e->erase(key);
+      for (const char* key : {"threads", "tool_threads", "checkpoint_seconds", "checkpoint_every"}) e->erase(key);
     if (auto a = effective.find("analyze"); a != effective.end() && a->is_object() && a->contains("llm") && (*a)["llm"].is_object())
       (*a)["llm"].erase("sandbox_root");
     if (auto llm = effective.find("llm"); llm != effective.end() && llm->is_object()) {
@@ -264,6 +251,10 @@ EvolveJob EvolveJob::from_config(const Config& config) {
     job.checkpoint_seconds = *seconds;
   }
   job.tool_threads = static_cast<unsigned>(std::min<std::uint64_t>(positive("evolve.tool_threads", job.tool_threads), 256));
+  if (const auto threads = config.integer("evolve.threads")) {
+    if (*threads < 0 || *threads > 256) throw InputError(name + ": evolve.threads: must be in [0, 256] (0: one per core the rank may use)");
+    job.threads = static_cast<unsigned>(*threads);
+  }
   job.mode = config.string("evolve.mode").value_or("tree");
   if (job.mode != "tree" && job.mode != "sequential")
     throw InputError(name + ": evolve.mode: must be \"tree\" or \"sequential\", not \"" + job.mode + "\"");
@@ -498,9 +489,9 @@ Leaves EvolveRun::analyse_stats() {
     corpus_ = saved.at("corpus");
     say("lessons: " + std::to_string(lessons_.size()) + " (from the checkpoint)");
   } else {
-    miner = std::make_unique<analyze::ShardMiner>(plan, my_first_row, my_end_row);
+    miner = std::make_unique<analyze::ShardMiner>(plan, my_first_row, my_end_row, job_.threads);
     my_ids.reserve(my_end_row - my_first_row);
-    for_each_features(trajectories_, units, my_first, my_end, [&](const store::IndexRow& row, const analyze::Features& features) {
+    detail::for_each_features(trajectories_, my_first_row, my_end_row, job_.threads, [&](const store::IndexRow& row, const analyze::Features& features) {
       miner->add(row.row, features);
       my_ids.push_back(row.id);
     });
@@ -541,7 +532,6 @@ Leaves EvolveRun::analyse_stats() {
 
   phase = std::chrono::steady_clock::now();
   const std::uint64_t population = trajectories_.size();
-  const analyze::LessonMatcher matcher(lessons_);
   Leaves leaves;
   leaves.first_of_rank = units.first_of_rank;
   std::uint64_t resumed = 0, computed = 0, since_flush = 0;
@@ -557,21 +547,23 @@ Leaves EvolveRun::analyse_stats() {
     }
     std::vector<std::vector<std::uint32_t>> positions(lessons_.size());
     json rows = json::array();
-    const auto match = [&](std::uint64_t row, const std::string& id, const std::vector<std::string>& features) {
-      const auto matched = matcher.match(features, plan.label_of(row));
-      for (auto l : matched) positions[l].push_back(position_of[row - my_first_row]);
-      rows.push_back({id, lessons_list(matched, lessons_)});
-    };
     const auto [first_row, count] = units.rows(u);
-    if (miner) {  // read once: the miner kept the features
-      for (std::uint64_t row = first_row; row < first_row + count; ++row) match(row, my_ids[row - my_first_row], miner->features_of(row));
-    } else {
-      for_each_features(trajectories_, units, u, u + 1, [&](const store::IndexRow& row, const analyze::Features& features) {
-        std::vector<std::string> all = features.symptoms;
-        all.insert(all.end(), features.actions.begin(), features.actions.end());
-        std::sort(all.begin(), all.end());
-        match(row.row, row.id, all);
+    // A resumed run kept no features: the unit's rows are read again, into a miner of their own.
+    std::unique_ptr<analyze::ShardMiner> unit_miner;
+    std::vector<std::string> unit_ids;
+    if (!miner) {
+      unit_miner = std::make_unique<analyze::ShardMiner>(plan, first_row, first_row + count);
+      detail::for_each_features(trajectories_, first_row, first_row + count, 1, [&](const store::IndexRow& row, const analyze::Features& features) {
+        unit_miner->add(row.row, features);
+        unit_ids.push_back(row.id);
       });
+    }
+    const analyze::ShardMiner& read = miner ? *miner : *unit_miner;
+    const analyze::LessonMatcher matcher(lessons_, read);
+    for (std::uint64_t row = first_row; row < first_row + count; ++row) {
+      const auto matched = matcher.match(row);
+      for (auto l : matched) positions[l].push_back(position_of[row - my_first_row]);
+      rows.push_back({miner ? my_ids[row - my_first_row] : unit_ids[row - first_row], lessons_list(matched, lessons_)});
     }
     std::vector<skill::Support> supports;
     for (auto& p : positions) supports.push_back(skill::Support::of_positions(std::move(p)));
@@ -1050,9 +1042,10 @@ void EvolveRun::finish(const std::string& root_text) {
 
   // --- the archive, streamed from the checkpoint
   std::uint64_t merge_rows = 0;
-  // LLM analyses tried more than once: only the last attempt goes to the archive.
+  // LLM analyses tried more than once: only the last attempt goes to the archive (stats units are
+  // analysed once, and the log is not read for them twice).
   std::map<std::string, int> last_attempt;
-  store::visit_run_log(parts_, [&](store::RunRecord&& r) {
+  if (job_.analyst != "stats") store::visit_run_log(parts_, [&](store::RunRecord&& r) {
     if (r.kind != "analysis" || r.json.find("\"attempt\":") == std::string::npos) return;
     const json record = json::parse(r.json);
     const int attempt = record.value("attempt", 0);

@@ -331,10 +331,8 @@ std::vector<IndexRow> TrajectoryStore::rows(std::span<const std::uint64_t> row_n
   read_numbers("offset", H5T_NATIVE_UINT64, &IndexRow::offset);
   read_numbers("length", H5T_NATIVE_UINT64, &IndexRow::length);
   {
-    std::vector<std::array<char, 64>> ids(n);
-    auto type = h5::fixed_string_type(64);
-    h5::read_points(h5::open_dataset(group_, "id"), type, row_numbers, ids.data());
-    for (std::size_t i = 0; i < n; ++i) out[i].id.assign(ids[i].data(), 64);
+    auto ids_read = ids(row_numbers);
+    for (std::size_t i = 0; i < n; ++i) out[i].id = std::move(ids_read[i]);
   }
   for (auto [name, member] : {std::pair{"source", &IndexRow::source}, {"benchmark", &IndexRow::benchmark},
                               {"task_id", &IndexRow::task_id}, {"model", &IndexRow::model}}) {
@@ -342,6 +340,17 @@ std::vector<IndexRow> TrajectoryStore::rows(std::span<const std::uint64_t> row_n
     for (std::size_t i = 0; i < n; ++i) out[i].*member = std::move(values[i]);
   }
   for (std::size_t i = 0; i < n; ++i) out[i].row = row_numbers[i];
+  return out;
+}
+
+std::vector<std::string> TrajectoryStore::ids(std::span<const std::uint64_t> row_numbers) const {
+  for (auto row : row_numbers)
+    if (row >= size_) throw Error(path_.string() + ": row " + std::to_string(row) + " past the end of the store");
+  std::vector<std::array<char, 64>> raw(row_numbers.size());
+  h5::read_points(h5::open_dataset(group_, "id"), h5::fixed_string_type(64), row_numbers, raw.data());
+  std::vector<std::string> out;
+  out.reserve(raw.size());
+  for (const auto& id : raw) out.emplace_back(id.data(), id.size());
   return out;
 }
 
@@ -367,29 +376,37 @@ trace::Trajectory TrajectoryStore::trajectory(const IndexRow& row) const {
   return trace::parse_openai_record(record_json(row), path_.string() + " row " + std::to_string(row.row));
 }
 
-void TrajectoryStore::for_each_record(std::uint64_t first, std::uint64_t count,
-                                      const std::function<void(const IndexRow&, std::string_view)>& f) const {
+void TrajectoryStore::for_each_batch(std::uint64_t first, std::uint64_t count, const std::function<void(RecordBatch&&)>& f) const {
   if (first > size_ || count > size_ - first) throw Error(path_.string() + ": rows past the end of the store");
   // The index columns in large batches (each column chunk is inflated once), the text in small ones.
   constexpr std::uint64_t kIndexRows = 1 << 16, kTextRows = 1024;
   std::vector<std::uint64_t> numbers;
-  std::string text;
   for (std::uint64_t at = first; at < first + count; at += kIndexRows) {
     numbers.resize(std::min(kIndexRows, first + count - at));
     std::iota(numbers.begin(), numbers.end(), at);
-    const auto index = rows(numbers);
+    auto index = rows(numbers);
     for (std::size_t from = 0; from < index.size(); from += kTextRows) {
-      const std::span batch(index.data() + from, std::min<std::size_t>(kTextRows, index.size() - from));
-      const std::uint64_t begin = batch.front().offset, end = batch.back().offset + batch.back().length;
-      text.resize(end - begin);
-      h5::read_range(text_, H5T_NATIVE_UINT8, begin, end - begin, text.data());
-      for (const auto& row : batch) {
-        if (row.offset < begin || row.offset + row.length > end)
+      RecordBatch batch;
+      const auto begin_row = index.begin() + static_cast<std::ptrdiff_t>(from);
+      batch.rows.assign(std::make_move_iterator(begin_row),
+                        std::make_move_iterator(begin_row + static_cast<std::ptrdiff_t>(std::min<std::size_t>(kTextRows, index.size() - from))));
+      batch.text_begin = batch.rows.front().offset;
+      const std::uint64_t end = batch.rows.back().offset + batch.rows.back().length;
+      for (const auto& row : batch.rows)
+        if (row.offset < batch.text_begin || row.offset + row.length > end)
           throw Error(path_.string() + ": row " + std::to_string(row.row) + " lies outside its batch of the text blob");
-        f(row, std::string_view(text).substr(row.offset - begin, row.length));
-      }
+      batch.text.resize(end - batch.text_begin);
+      h5::read_range(text_, H5T_NATIVE_UINT8, batch.text_begin, batch.text.size(), batch.text.data());
+      f(std::move(batch));
     }
   }
+}
+
+void TrajectoryStore::for_each_record(std::uint64_t first, std::uint64_t count,
+                                      const std::function<void(const IndexRow&, std::string_view)>& f) const {
+  for_each_batch(first, count, [&](RecordBatch&& batch) {
+    for (std::size_t i = 0; i < batch.rows.size(); ++i) f(batch.rows[i], batch.record(i));
+  });
 }
 
 void TrajectoryStore::for_each_trajectory(std::uint64_t first, std::uint64_t count,

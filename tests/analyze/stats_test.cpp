@@ -65,10 +65,11 @@ Mined mine(const std::vector<trace::Trajectory>& trajectories, std::size_t shard
   };
   const auto decision = decide(std::move(total_of({Subset{}}).front()), plan, options, total_of);
   Mined out{decision.lessons, std::vector<std::set<std::string>>(decision.lessons.size()), decision.report};
-  const LessonMatcher matcher(decision.lessons);
-  for (std::size_t s = 0; s < shards; ++s)
+  for (std::size_t s = 0; s < shards; ++s) {
+    const LessonMatcher matcher(decision.lessons, *miners[s]);
     for (std::size_t i = cut(s); i < cut(s + 1); ++i)
-      for (auto l : matcher.match(miners[s]->features_of(i), plan.label_of(i))) out.supports[l].insert(trace::trajectory_id(trajectories[i]));
+      for (auto l : matcher.match(i)) out.supports[l].insert(trace::trajectory_id(trajectories[i]));
+  }
   return out;
 }
 
@@ -339,6 +340,39 @@ TEST(Stats, SameLessonsAndSupportsWhateverTheSharding) {
     for (std::size_t i = a; i < c.trajectories.size(); i += 4) interleaved.push_back(c.trajectories[i]);
   const auto spread = mine(interleaved, 3);
   EXPECT_EQ(lessons_json(spread.lessons), lessons_json(mine(interleaved, 1).lessons));
+}
+
+// counts() cuts a shard's rows into parts counted on threads of their own (parts of 4096 rows and
+// more); a task whose runs fall in several parts is closed when the parts are summed. The counts are
+// the same for any number of threads, in storage order and with every task's runs spread out.
+TEST(ShardMiner, CountsAreTheSameWhateverTheThreads) {
+  const Corpus c = make_corpus(9000, 3);
+  std::vector<Features> features;
+  for (const auto& t : c.trajectories) features.push_back(extract_features(t));
+  for (const bool interleaved : {false, true}) {
+    std::vector<std::size_t> order;
+    for (std::size_t a = 0; a < (interleaved ? 5 : 1); ++a)
+      for (std::size_t i = a; i < c.trajectories.size(); i += (interleaved ? 5 : 1)) order.push_back(i);
+    std::vector<std::string> task_ids;
+    std::vector<std::int8_t> labels;
+    for (const auto i : order) {
+      task_ids.push_back(c.trajectories[i].task_id);
+      labels.push_back(c.trajectories[i].outcome.success ? 1 : 0);
+    }
+    const TaskPlan plan(task_ids, labels, 3, SingleRuns::automatic, 10);
+    std::vector<Subset> subsets(3);
+    subsets[1].excluding = {"tool:python"};
+    subsets[2].stratify_by = {"tool:bash", "call:sorted"};
+    std::string first;
+    for (const unsigned threads : {1u, 2u, 3u}) {
+      ShardMiner miner(plan, 0, order.size(), threads);
+      for (std::size_t row = 0; row < order.size(); ++row) miner.add(row, features[order[row]]);
+      const std::string counted = CountsBatch{miner.counts(subsets)}.to_json().dump();
+      if (threads == 1) first = counted;
+      else EXPECT_EQ(counted, first) << threads << " threads, interleaved " << interleaved;
+    }
+    EXPECT_NE(first.find("\"tool:python\""), std::string::npos) << "the corpus shows the features the subsets name";
+  }
 }
 
 TEST(Stats, OptionsAreChecked) {

@@ -101,10 +101,11 @@ TEST_F(Evolve, SameSkillAtOneTwoAndThreeRanks) {
 }
 
 // Units are row ranges in storage order; the lessons are decided for the whole corpus, so how the
-// rows are cut into units (and so the shape of the merge tree) does not change the skill.
-TEST_F(Evolve, SameSkillWhateverTheUnitSizeAndFanIn) {
-  ASSERT_EQ(run("evolve " + job("small-units")).status, 0);
-  const auto big = run_mpi(2, "evolve " + job("big-units") + " --set evolve.block=100 --set consolidate.fan_in=2");
+// rows are cut into units (and so the shape of the merge tree) does not change the skill, nor does
+// the number of threads that extract and count the features.
+TEST_F(Evolve, SameSkillWhateverTheUnitSizeFanInAndThreads) {
+  ASSERT_EQ(run("evolve " + job("small-units") + " --set evolve.threads=1").status, 0);
+  const auto big = run_mpi(2, "evolve " + job("big-units") + " --set evolve.block=100 --set consolidate.fan_in=2 --set evolve.threads=3");
   ASSERT_EQ(big.status, 0) << big.output;
   auto big_files = tree(out("big-units", "skill")), small_files = tree(out("small-units", "skill"));
   // the provenance names the tree's nodes, which differ; the blocks and their supports do not
@@ -281,6 +282,9 @@ TEST_F(Evolve, BadJobsAreRefusedWithTheKey) {
   const auto fan = run("evolve " + job("bad3") + " --set consolidate.fan_in=1");
   EXPECT_EQ(fan.status, 2);
   EXPECT_NE(fan.output.find("fan_in"), std::string::npos) << fan.output;
+  const auto threads = run("evolve " + job("bad4") + " --set evolve.threads=-1");
+  EXPECT_EQ(threads.status, 2);
+  EXPECT_NE(threads.output.find("evolve.threads"), std::string::npos) << threads.output;
 }
 
 // A store without the outcomes an analyst learns from is refused before anything runs, with the fix.

@@ -112,24 +112,34 @@ struct CountsBatch {
 // run's features compactly for matching.
 class ShardMiner {
  public:
-  ShardMiner(const TaskPlan& plan, std::uint64_t first_row, std::uint64_t end_row);
+  // A task's counts so far: (feature id, (successes, failures)) sorted by id. A sorted vector, merged
+  // with each run's sorted ids: far cheaper than a tree node per feature.
+  using IdCounts = std::vector<std::pair<std::uint32_t, std::pair<std::uint32_t, std::uint32_t>>>;
+  // counts() uses up to `threads` threads (0: one per usable core); its result does not depend on them.
+  ShardMiner(const TaskPlan& plan, std::uint64_t first_row, std::uint64_t end_row, unsigned threads = 1);
   void add(std::uint64_t row, const Features& features);  // rows in order, from first_row on
   // Tallies of the tasks complete in this shard and open counts of the rest, over the runs of
   // `subset` (the others still count for telling when a task is complete).
   std::vector<MinedCounts> counts(const std::vector<Subset>& subsets) const;  // one pass for all of them
   MinedCounts counts() const;  // every run
   bool has(std::uint64_t row) const { return row >= first_ && row - first_ + 1 < offsets_.size(); }
-  std::vector<std::string> features_of(std::uint64_t row) const;  // sorted
+  const TaskPlan& plan() const { return plan_; }
+  // This shard's number of a feature (kNone: no run of the shard shows it), and the numbers of the
+  // features a run shows, ascending (0 first: every run).
+  std::uint32_t id_of(const std::string& feature) const;
+  void feature_ids(std::uint64_t row, std::vector<std::uint32_t>& ids) const;
+  static constexpr std::uint32_t kNone = 0xffffffffu;
 
  private:
   struct Open {
     std::uint32_t runs = 0;
-    std::map<std::uint32_t, std::map<std::uint32_t, std::pair<std::uint32_t, std::uint32_t>>> layers;  // layer → id → (s, f)
+    std::map<std::uint32_t, IdCounts> layers;  // layer → counts
   };
   std::uint32_t intern(const std::string& feature);
   void ids_of(std::uint64_t index, std::vector<std::uint32_t>& ids) const;
   const TaskPlan& plan_;
   std::uint64_t first_, end_;
+  unsigned threads_;
   std::unordered_map<std::string, std::uint32_t> index_;  // id 0 is "": every run (nodes never move: names_ points into them)
   std::vector<const std::string*> names_;   // id → feature
   std::vector<std::uint32_t> condition_;    // id → id of its condition ("" for unconditional ones)

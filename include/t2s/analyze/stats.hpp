@@ -106,11 +106,13 @@ std::vector<Lesson> lessons_from_json(const nlohmann::json& value);
 // failed runs that show one of its symptoms.
 class LessonMatcher {
  public:
-  explicit LessonMatcher(const std::vector<Lesson>& lessons);
-  std::vector<std::uint32_t> match(const std::vector<std::string>& sorted_features, Label label) const;  // ascending
+  // Matches the runs `miner` has read, by its feature numbers (no string is compared per run).
+  LessonMatcher(const std::vector<Lesson>& lessons, const ShardMiner& miner);
+  std::vector<std::uint32_t> match(std::uint64_t row) const;  // lesson indices, ascending
 
  private:
-  std::map<std::string, std::vector<std::uint32_t>, std::less<>> by_feature_;
+  const ShardMiner& miner_;
+  std::vector<std::vector<std::uint32_t>> by_id_;  // the miner's feature number → lessons resting on it
   std::vector<Lesson::Kind> kinds_;
 };
 

@@ -15,9 +15,13 @@
 
 namespace t2s {
 
+// The cores this process may run on: its CPU affinity, which mpirun's and Slurm's binding set (one
+// core per rank when ranks fill a node), else every core.
+unsigned usable_cores();
+
 class ThreadPool {
  public:
-  // threads == 0: one per core.
+  // threads == 0: one per usable core.
   explicit ThreadPool(unsigned threads = 0);
   ~ThreadPool();  // finishes the queued tasks, then joins
   ThreadPool(const ThreadPool&) = delete;

@@ -43,10 +43,11 @@ struct EvolveJob {
   std::string skill_name;              // of the drafted skill (default "evolved-skill")
   std::string description;             // of the drafted skill
   std::string analyst = "stats";         // stats | success | error | llm (success and error)
-  std::uint64_t block = 256;            // trajectories per stats analysis unit
+  std::uint64_t block = 4096;           // trajectories per stats analysis unit (few units: a cheap merge)
   std::uint64_t checkpoint_every = 8;   // stats units between checkpoint flushes
   double checkpoint_seconds = 5.0;      // LLM analyses: at most this long between flushes
   unsigned tool_threads = 4;            // error analysts' tool calls run on this many threads per rank
+  unsigned threads = 0;                 // stats analyst: feature extraction threads per rank (0: one per core it may use)
   std::string mode = "tree";            // tree | sequential (the online-editing baseline)
   consolidate::TreeShape tree;
   consolidate::MergeOptions merge;
