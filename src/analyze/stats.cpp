@@ -547,24 +547,64 @@ Decision decide(const MinedCounts& total, const TaskPlan& plan, const StatsOptio
     }
     // An action is specific when runs that take it almost always fail (at least 90%, anywhere) and most
     // failed runs that took it failed in one of the ways it marks (a common call explains nothing);
-    // each failure is paired with its rarest specific action.
+    // each failure is paired with the specific action most of its failed runs took (at least the
+    // co-occurrence share of them), the rarest of those that most took.
     std::map<std::string, std::uint64_t> marked_runs;  // action → failed runs of the failures it marks
     for (const auto& list : marks)
       for (const auto& x : list) marked_runs[x.feature] += x.association.with_runs - x.association.with_successes;
     const auto failures_with = [&](const Candidate& y) { return total.features.at(y.feature).failures; };
     for (std::size_t i = 0; i < failures.size(); ++i) {
       const Candidate* best = nullptr;
+      double best_coverage = 0;
       for (const auto& x : marks[i]) {
         const FeatureTally& anywhere = total.features.at(x.feature);
         if (failures_with(x) * 2 > marked_runs[x.feature] * 3 || anywhere.successes * 10 > anywhere.successes + anywhere.failures) continue;
-        if (best == nullptr || failures_with(x) < failures_with(*best) ||
-            (failures_with(x) == failures_with(*best) && x.association.p_value < best->association.p_value))
+        // the share of all the runs that failed this way that took it (not only those of the tasks
+        // compared): an action a few of them took does not say what the failure is
+        const MinedCounts& counts = recounted[subset_of[i]];
+        const auto took = counts.features.find(x.feature);
+        const double coverage = took == counts.features.end() ? 0.0 : share(static_cast<double>(took->second.failures), static_cast<double>(counts.failures));
+        if (coverage < options.cooccurrence) continue;
+        if (best == nullptr || coverage > best_coverage ||
+            (coverage == best_coverage && (failures_with(x) < failures_with(*best) ||
+                                           (failures_with(x) == failures_with(*best) && x.association.p_value < best->association.p_value)))) {
           best = &x;
+          best_coverage = coverage;
+        }
       }
       if (best != nullptr) {
         pairs.push_back(*best);
         pair_of[i] = &pairs.back();
       }
+    }
+  }
+  // A failure whose runs nearly all show stronger failures' symptoms is a by-product of those (say, a
+  // tool error met on the way to several failure modes): it must still hold among the runs free of the
+  // stronger failures' symptoms, or it is neither a lesson nor joined to one.
+  if (recount) {
+    std::vector<Subset> subsets;
+    std::vector<std::size_t> subset_of;
+    std::vector<std::string> stronger;
+    for (std::size_t i = 0; i < failures.size(); ++i) {
+      if (!failures[i]->verdict.empty()) continue;
+      if (!stronger.empty()) {
+        Subset subset;
+        subset.excluding = stronger;
+        subset.only = {failures[i]->feature};
+        subsets.push_back(std::move(subset));
+        subset_of.push_back(i);
+      }
+      stronger.push_back(failures[i]->feature);
+      stronger.insert(stronger.end(), joined[i].begin(), joined[i].end());
+    }
+    const std::vector<MinedCounts> recounted = subsets.empty() ? std::vector<MinedCounts>() : recount(subsets);
+    for (std::size_t k = 0; k < subsets.size(); ++k) {
+      Candidate rest = *failures[subset_of[k]];
+      weigh(rest, recounted[k], plan, folds);
+      const Association& a = rest.association;
+      if (a.strata == 0 || a.p_value > options.fdr || -a.risk_difference < options.min_difference)
+        failures[subset_of[k]]->verdict = "explained by the stronger failure modes (among the runs free of their symptoms: risk difference " +
+                                          fixed(a.risk_difference, 2) + ", p = " + fixed(a.p_value, 2) + ")";
     }
   }
   // Failures whose failing runs share the action that sets them apart are symptoms of one cause.

@@ -278,6 +278,33 @@ TEST(Stats, AFailureLessonKeepsTheLiteralAnAgentNeeds) {
   EXPECT_NE(l.text.find("`KeyError: 'price'`"), std::string::npos) << l.text;
 }
 
+// A tool error met on the way to two different failure modes is a by-product of both: among the
+// runs free of their symptoms it never occurs, so it is neither a lesson nor part of one, and each
+// failure lesson's support is exactly its own failed runs.
+TEST(Stats, ASymptomSharedByTwoFailureModesJoinsNeither) {
+  std::vector<trace::Trajectory> corpus;
+  for (int t = 0; t < 60; ++t)
+    for (int a = 0; a < 4; ++a) {
+      const bool pass = a % 2 == 0;
+      const std::string task = "t" + std::to_string(t);
+      std::vector<trace::Message> messages = {
+          calls({{"python", {{"code", "import openpyxl\nwb = openpyxl.load_workbook(p)  # try " + std::to_string(a)}}}})};
+      if (!pass && a == 1 && t % 2 == 0) messages.push_back(tool_output("ModuleNotFoundError: No module named 'pandas'"));
+      nlohmann::json detail = nullptr;
+      if (!pass) detail = {{"message", t < 30 ? "sheet 'Notes' missing" : "number format of B2 lost"}};
+      corpus.push_back(run(task, a, pass, messages, detail));
+    }
+  const Mined m = mine(corpus, 1);
+  const std::string shared = "error: ModuleNotFoundError: No module named 'pandas'";
+  ASSERT_TRUE(has_lesson(m, "check: sheet 'Notes' missing")) << m.report.dump(1);
+  ASSERT_TRUE(has_lesson(m, "check: number format of <cell> lost")) << m.report.dump(1);
+  for (std::size_t i = 0; i < m.lessons.size(); ++i) {
+    const auto& features = m.lessons[i].features;
+    EXPECT_EQ(std::find(features.begin(), features.end(), shared), features.end()) << m.lessons[i].text;
+    EXPECT_EQ(m.supports[i].size(), 60u) << m.lessons[i].text;  // 30 tasks, 2 failed runs each
+  }
+}
+
 TEST(Stats, SilentWithAClearReportWhenNothingHolds) {
   std::vector<trace::Trajectory> corpus;  // outcomes independent of what the runs do
   for (int t = 0; t < 20; ++t)
