@@ -5,7 +5,6 @@
 #include <array>
 #include <cctype>
 #include <map>
-#include <unordered_set>
 
 #include <simdjson.h>
 
@@ -29,6 +28,47 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_word_start(char c) { return is_alpha(c) || c == '_'; }
 bool is_word_char(char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// A set of string views (into text that outlives it) by open addressing: no allocation per entry,
+// where std::unordered_set makes a node for each (the feature reader builds two such sets per run).
+class ViewSet {
+ public:
+  explicit ViewSet(std::size_t expected = 16) {
+    std::size_t capacity = 32;
+    while (capacity < 2 * expected) capacity *= 2;
+    slots_.resize(capacity);
+  }
+  bool insert(std::string_view word) {  // true when it was not there
+    if (2 * (size_ + 1) > slots_.size()) grow();
+    const std::size_t i = find_slot(word);
+    if (slots_[i].data() != nullptr) return false;
+    slots_[i] = word.empty() ? std::string_view("", 0) : word;
+    ++size_;
+    return true;
+  }
+  bool contains(std::string_view word) const { return slots_[find_slot(word)].data() != nullptr; }
+
+ private:
+  static std::size_t hash(std::string_view word) {  // FNV-1a
+    std::uint64_t h = 14695981039346656037ull;
+    for (const char c : word) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
+  // The slot holding `word`, or the empty slot where it would go.
+  std::size_t find_slot(std::string_view word) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash(word) & mask;; i = (i + 1) & mask)
+      if (slots_[i].data() == nullptr || slots_[i] == word) return i;
+  }
+  void grow() {
+    std::vector<std::string_view> old(slots_.size() * 2);
+    old.swap(slots_);
+    for (const auto word : old)
+      if (word.data() != nullptr) slots_[find_slot(word)] = word;
+  }
+  std::vector<std::string_view> slots_;  // an empty slot has a null data()
+  std::size_t size_ = 0;
+};
 
 // "G12", "AB3", "F2:F220" (at most 3 capitals, then digits).
 bool is_cell_reference(std::string_view word) {
@@ -118,7 +158,8 @@ std::string code_without_literals(std::string_view code) {
   std::size_t eol = 0;  // the end of the current line, found once per line (never a rescan per quote)
   for (std::size_t i = 0; i < code.size(); ++i) {
     // the plain code up to the next quote, comment sign or line end, appended whole
-    const std::size_t special = std::min(code.find_first_of("'\"#\n", i), code.size());
+    std::size_t special = i;
+    while (special < code.size() && code[special] != '\'' && code[special] != '"' && code[special] != '#' && code[special] != '\n') ++special;
     out.append(code.substr(i, special - i));
     if (special == code.size()) break;
     i = special;
@@ -191,19 +232,26 @@ class TaskWords {
   bool owns(std::string_view name) const {
     for (std::size_t i = 0; i <= name.size();) {
       const std::size_t dot = std::min(name.find('.', i), name.size());
-      if (dot > i && words_.count(name.substr(i, dot - i))) return true;
+      if (dot > i && words_.contains(name.substr(i, dot - i))) return true;
       i = dot + 1;
     }
     return false;
   }
 
  private:
-  std::unordered_set<std::string_view> words_;  // views into the run's text, which outlives this
+  ViewSet words_{256};  // views into the run's text, which outlives this
 };
 
 // Arguments that are code or a command line, rather than a plain value.
 bool looks_like_code(std::string_view text) {
-  if (text.find_first_of("\n()=;|&$<>[]{}") != std::string_view::npos) return true;
+  const auto code_sign = [](char c) {
+    switch (c) {
+      case '\n': case '(': case ')': case '=': case ';': case '|': case '&': case '$': case '<': case '>':
+      case '[': case ']': case '{': case '}': return true;
+      default: return false;
+    }
+  };
+  if (std::any_of(text.begin(), text.end(), code_sign)) return true;
   for (std::size_t at = text.find(" -"); at != std::string_view::npos; at = text.find(" -", at + 1))
     if (at + 2 < text.size() && (is_alpha(text[at + 2]) || text[at + 2] == '-')) return true;
   return false;
@@ -389,11 +437,10 @@ void collect_strings(simdjson::dom::element value, const std::string& key, std::
 // A run names the same feature many times (every call of a tool): the duplicates go first, by hash,
 // so that only distinct features are sorted.
 void sort_unique(std::vector<std::string>& items) {
-  std::unordered_set<std::string_view> seen;
-  seen.reserve(items.size());
+  ViewSet seen(items.size());
   std::vector<std::size_t> first;
   for (std::size_t i = 0; i < items.size(); ++i)
-    if (seen.insert(items[i]).second) first.push_back(i);
+    if (seen.insert(items[i])) first.push_back(i);
   if (first.size() < items.size()) {
     std::vector<std::string> distinct;
     distinct.reserve(first.size());

@@ -11,8 +11,17 @@ struct Sha256::State {
   ~State() { EVP_MD_CTX_free(ctx); }
 };
 
+namespace {
+// Fetched once: with OpenSSL 3, EVP_sha256() makes every EVP_DigestInit_ex fetch the algorithm again
+// (a lookup under a lock), which cost more than hashing a short text.
+const EVP_MD* sha256_algorithm() {
+  static EVP_MD* const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return algorithm;
+}
+}  // namespace
+
 Sha256::Sha256() : state_(std::make_unique<State>()) {
-  if (state_->ctx == nullptr || EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr) != 1)
+  if (state_->ctx == nullptr || sha256_algorithm() == nullptr || EVP_DigestInit_ex(state_->ctx, sha256_algorithm(), nullptr) != 1)
     throw Error("SHA-256: OpenSSL could not initialise a digest context");
 }
 Sha256::~Sha256() = default;

@@ -191,10 +191,11 @@ std::string content_digest(const store::TrajectoryStore& trajectories) {
   return to_hex(hasher.finish());
 }
 
-std::string lessons_list(const std::vector<std::uint32_t>& lessons, const std::vector<analyze::Lesson>& all) {
-  json ids = json::array();
-  for (auto l : lessons) ids.push_back(all[l].id());
-  return ids.dump();
+// The ids of `lessons` (indices into `ids`) as a JSON list.
+std::string lessons_list(const std::vector<std::uint32_t>& lessons, const std::vector<std::string>& ids) {
+  json list = json::array();
+  for (auto l : lessons) list.push_back(ids[l]);
+  return list.dump();
 }
 
 }  // namespace
@@ -539,6 +540,8 @@ Leaves EvolveRun::analyse_stats() {
   for (const auto& [key, text] : done_)
     if (key.starts_with("analysis:unit/")) leaves.mine[std::stoull(key.substr(14))] = text;
   const bool all_resumed = leaves.mine.size() == my_end - my_first;
+  std::vector<std::string> lesson_ids;  // a lesson's id is a digest: made once, not per trajectory
+  for (const auto& l : lessons_) lesson_ids.push_back(l.id());
   const auto position_of = all_resumed ? std::vector<std::uint32_t>() : positions_of_rows(trajectories_, my_first_row, my_end_row);
   for (std::uint64_t u = my_first; u < my_end && !stop_requested(); ++u) {  // on a stop: no new unit
     if (leaves.mine.count(u)) {
@@ -563,7 +566,7 @@ Leaves EvolveRun::analyse_stats() {
     for (std::uint64_t row = first_row; row < first_row + count; ++row) {
       const auto matched = matcher.match(row);
       for (auto l : matched) positions[l].push_back(position_of[row - my_first_row]);
-      rows.push_back({miner ? my_ids[row - my_first_row] : unit_ids[row - first_row], lessons_list(matched, lessons_)});
+      rows.push_back({miner ? my_ids[row - my_first_row] : unit_ids[row - first_row], lessons_list(matched, lesson_ids)});
     }
     std::vector<skill::Support> supports;
     for (auto& p : positions) supports.push_back(skill::Support::of_positions(std::move(p)));
