@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <map>
 
 #include <simdjson.h>
 
@@ -47,13 +46,10 @@ class ViewSet {
     return true;
   }
   bool contains(std::string_view word) const { return slots_[find_slot(word)].data() != nullptr; }
+  bool empty() const { return size_ == 0; }
 
  private:
-  static std::size_t hash(std::string_view word) {  // FNV-1a
-    std::uint64_t h = 14695981039346656037ull;
-    for (const char c : word) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    return static_cast<std::size_t>(h ^ (h >> 29));
-  }
+  static std::size_t hash(std::string_view word) { return std::hash<std::string_view>{}(word); }
   // The slot holding `word`, or the empty slot where it would go.
   std::size_t find_slot(std::string_view word) const {
     const std::size_t mask = slots_.size() - 1;
@@ -209,8 +205,12 @@ bool is_keyword(std::string_view word) {
       "and",   "as",     "assert", "async", "await",  "break",  "class", "continue", "def",  "del",   "elif", "else",
       "except", "finally", "for",  "from",  "global", "if",     "import", "in",     "is",   "lambda", "nonlocal",
       "not",   "or",     "pass",   "raise", "return", "try",    "while", "with",    "yield", "True",  "False", "None"};
-  if (word.size() < 2 || word.size() > 8) return false;  // the keywords' lengths: most names leave here
-  return std::find(kKeywords.begin(), kKeywords.end(), word) != kKeywords.end();
+  static const ViewSet keywords = [] {
+    ViewSet set(kKeywords.size());
+    for (const auto k : kKeywords) set.insert(k);
+    return set;
+  }();
+  return keywords.contains(word);
 }
 
 // Words of the task's own text (instruction and user messages): a name found there is the task's.
@@ -309,8 +309,8 @@ class CodeReader {
   void read_text(std::string_view code, bool shell) {
     const std::string text = code_without_literals(code);
     const std::string_view s = text;
-    std::map<std::string, bool, std::less<>> modules;  // imported names (and aliases)
-    std::vector<std::string> defined;                  // names the code defines itself
+    ViewSet modules;  // imported names (and aliases); views into `text`, as all names here
+    ViewSet defined;  // names the code defines itself
     std::string_view previous;                         // the previous word
     int depth = 0;                                     // bracket depth
     bool command_start = shell;                        // shell: the next word is a command
@@ -366,17 +366,17 @@ class CodeReader {
       const std::string_view before = previous;
       previous = name;
       if (before == "def" || before == "class") {
-        defined.emplace_back(name);
+        defined.insert(name);
         continue;
       }
-      if (before == "import" || (before == "from" && !modules.count(name))) {
+      if (before == "import" || (before == "from" && !modules.contains(name))) {
         const std::string_view root = name.substr(0, name.find('.'));
-        modules[std::string(root)] = true;
+        modules.insert(root);
         if (!task_.owns(name)) add("import:", name);
         continue;
       }
       if (before == "as" && !modules.empty()) {  // import x as y: y names a module too
-        modules[std::string(name)] = true;
+        modules.insert(name);
         continue;
       }
       if (before == "except" || before == "raise") {
@@ -403,9 +403,9 @@ class CodeReader {
       if (next >= s.size() || s[next] != '(') continue;  // only calls are actions; variables are names
       const std::size_t dot = name.find('.');
       if (dot == std::string_view::npos) {
-        if (std::find(defined.begin(), defined.end(), name) != defined.end() || task_.owns(name)) continue;
+        if (defined.contains(name) || task_.owns(name)) continue;
         add("call:", name);
-      } else if (modules.count(name.substr(0, dot))) {
+      } else if (modules.contains(name.substr(0, dot))) {
         if (!task_.owns(name)) add("call:", name);
       } else {
         const std::string_view method = name.substr(name.rfind('.'));

@@ -23,12 +23,17 @@ std::vector<double> hypergeometric(const Table& t, std::uint32_t& lo) {
   return p;
 }
 
-std::vector<double> convolve(const std::vector<double>& x, const std::vector<double>& y) {
-  std::vector<double> out(x.size() + y.size() - 1, 0.0);
-  for (std::size_t i = 0; i < x.size(); ++i)
-    if (x[i] != 0.0)
-      for (std::size_t j = 0; j < y.size(); ++j) out[i + j] += x[i] * y[j];
-  return out;
+// dist := dist * y (convolution), in place: from the top down, each entry is read before it is
+// overwritten and only adds to entries above it (a stratum at a time, no allocation per stratum).
+void convolve_into(std::vector<double>& dist, const std::vector<double>& y) {
+  const std::size_t n = dist.size();
+  dist.resize(n + y.size() - 1, 0.0);
+  for (std::size_t i = n; i-- > 0;) {
+    const double x = dist[i];
+    dist[i] = x * y[0];
+    if (x == 0.0) continue;
+    for (std::size_t j = 1; j < y.size(); ++j) dist[i + j] += x * y[j];
+  }
 }
 
 }  // namespace
@@ -66,13 +71,14 @@ Association associate(const TableCounts& tables) {
   if (range <= kMaxExactRange) {
     // the distribution of the total of a over the strata, given all margins
     std::vector<double> dist{1.0};
+    dist.reserve(range + 1);
     std::uint64_t offset = 0;
     for (const auto& [t, count] : tables) {
       if (!t.informative()) continue;
       std::uint32_t lo = 0;
       const auto p = hypergeometric(t, lo);
       for (std::uint64_t i = 0; i < count; ++i) {
-        dist = convolve(dist, p);
+        convolve_into(dist, p);
         offset += lo;
       }
     }
