@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/store/trajectory_store.hpp"
 
 namespace t2s::cli {
@@ -17,17 +18,21 @@ struct ExportArgs {
 void run_export(const ExportArgs& args, Context& context) {
   if (!context.comm.is_main()) return;  // serial: rank 0 writes the file
   const store::TrajectoryStore trajectory_store(args.file);
-  const std::filesystem::path partial = args.output + ".partial";
-  std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+  // a regular file is written beside itself and renamed into place; a stream (/dev/stdout, a FIFO,
+  // /dev/null) is written in place: renaming over it would replace the device with a file
+  const Output output = resolve_output(args.output, true);
+  std::filesystem::path written = output.path;
+  if (!output.stream) written += ".partial";
+  std::ofstream out(written, std::ios::binary | (output.stream ? std::ios::out : std::ios::trunc));
   if (!out) throw Error(args.output + ": cannot create");
   struct RemoveUnlessDone {  // a failed export leaves no half-written file behind
-    const std::filesystem::path& path;
+    std::filesystem::path path;
     bool done = false;
     ~RemoveUnlessDone() {
       std::error_code ec;
-      if (!done) std::filesystem::remove(path, ec);
+      if (!done && !path.empty()) std::filesystem::remove(path, ec);
     }
-  } cleanup{partial};
+  } cleanup{output.stream ? std::filesystem::path() : written};
   constexpr std::uint64_t kBatch = 4096;
   std::string line;
   for (std::uint64_t first = 0; first < trajectory_store.size(); first += kBatch) {
@@ -41,9 +46,10 @@ void run_export(const ExportArgs& args, Context& context) {
   }
   out.close();
   if (!out) throw Error(args.output + ": write failed");
-  std::filesystem::rename(partial, args.output);
+  if (!output.stream) commit_output(written, output.path);
   cleanup.done = true;
-  context.out() << "wrote " << args.output << ": " << trajectory_store.size() << " trajectories\n";
+  // (to stderr when the records went to a stream: it may be this process's stdout)
+  (output.stream ? context.err() : context.out()) << "wrote " << args.output << ": " << trajectory_store.size() << " trajectories\n";
 }
 
 }  // namespace

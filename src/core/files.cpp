@@ -5,18 +5,80 @@
 #include "t2s/core/error.hpp"
 
 namespace t2s {
+namespace fs = std::filesystem;
+namespace {
 
-void write_file_whole(const std::filesystem::path& path, std::string_view bytes) {
-  std::filesystem::path partial = path;
+std::string kind_of(fs::file_type type) {
+  switch (type) {
+    case fs::file_type::directory: return "a directory";
+    case fs::file_type::character: return "a character device";
+    case fs::file_type::block: return "a block device";
+    case fs::file_type::fifo: return "a FIFO";
+    case fs::file_type::socket: return "a socket";
+    case fs::file_type::symlink: return "a symbolic link";
+    default: return "not a regular file";
+  }
+}
+
+}  // namespace
+
+Output resolve_output(const fs::path& target, bool stream_ok) {
+  std::error_code ec;
+  Output out{target, false};
+  const bool link = fs::symlink_status(target, ec).type() == fs::file_type::symlink;
+  const fs::file_status status = fs::status(target, ec);  // what the path leads to, links followed
+  switch (status.type()) {
+    case fs::file_type::regular:  // written beside the file a link points to; the link stays
+      if (link) out.path = fs::canonical(target);
+      return out;
+    case fs::file_type::not_found:  // a link to nothing yet: the file goes where it points
+      for (int hops = 0; link && fs::symlink_status(out.path, ec).type() == fs::file_type::symlink; ++hops) {
+        const fs::path next = fs::read_symlink(out.path, ec);
+        if (ec || hops == 40) throw InputError(target.string() + ": a symbolic link that cannot be followed");
+        out.path = next.is_absolute() ? next : out.path.parent_path() / next;
+      }
+      return out;
+    case fs::file_type::character:  // /dev/null, a terminal; /dev/stdout leads to one or to a FIFO
+    case fs::file_type::fifo:
+      if (stream_ok) {
+        out.stream = true;
+        return out;
+      }
+      throw InputError(target.string() + ": is " + kind_of(status.type()) + "; this output must be a regular file");
+    default: throw InputError(target.string() + ": is " + kind_of(status.type()) + ", not a file to write");
+  }
+}
+
+void commit_output(const fs::path& partial, const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::symlink_status(path, ec);
+  if (status.type() != fs::file_type::not_found && status.type() != fs::file_type::regular) {
+    fs::remove(partial, ec);
+    throw Error(path.string() + ": is " + kind_of(status.type()) + " now, and only a regular file is ever replaced; nothing was written");
+  }
+  fs::rename(partial, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+    throw Error(path.string() + ": cannot be written (" + ec.message() + ")");
+  }
+}
+
+void write_file_whole(const fs::path& path, std::string_view bytes) {
+  const Output out = resolve_output(path, false);
+  fs::path partial = out.path;
   partial += ".partial";
   {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw Error(path.string() + ": cannot be written");
+    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
+    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    file.close();
+    if (!file) {
+      std::error_code ec;
+      fs::remove(partial, ec);
+      throw Error(path.string() + ": cannot be written");
+    }
   }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  if (ec) throw Error(path.string() + ": cannot be written (" + ec.message() + ")");
+  commit_output(partial, out.path);
 }
 
 }  // namespace t2s

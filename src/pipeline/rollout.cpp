@@ -15,6 +15,7 @@
 #include "t2s/agent/tools.hpp"
 #include "t2s/benchmarks/benchmark.hpp"
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/core/interrupt.hpp"
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/text.hpp"
@@ -428,7 +429,7 @@ void Rollout::finish() {
   writer.commit({{"benchmark", benchmark_->name()}, {"command", command_line_}});
   results.close();
   if (!results) throw Error((job_.output / "results.jsonl").string() + ": cannot be written");
-  fs::rename(job_.output / "results.jsonl.partial", job_.output / "results.jsonl");
+  commit_output(job_.output / "results.jsonl.partial", job_.output / "results.jsonl");
   summary_.trajectories = store_path;
 }
 

@@ -1,6 +1,7 @@
 #include "t2s/store/eval_archive.hpp"
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/store/hdf5.hpp"
 
@@ -38,7 +39,8 @@ void text(hid_t group, const std::string& name, const std::string& value) {
 
 }  // namespace
 
-void write_eval_archive(const fs::path& path, const EvalArchive& a) {
+void write_eval_archive(const fs::path& target, const EvalArchive& a) {
+  const fs::path path = resolve_output(target, false).path;
   fs::path partial = path;
   partial += ".partial";
   {
@@ -88,7 +90,7 @@ void write_eval_archive(const fs::path& path, const EvalArchive& a) {
     h5::Handle report = h5::create_group(file, "report");
     text(report, "markdown", a.report_markdown);
   }
-  fs::rename(partial, path);
+  commit_output(partial, path);
 }
 
 }  // namespace t2s::store

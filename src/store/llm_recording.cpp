@@ -6,6 +6,7 @@
 
 #include "chunk_stream.hpp"
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/store/hdf5.hpp"
 
@@ -118,7 +119,7 @@ struct RecordingStore::Writer {
     text.reset();
     group.reset();
     file.reset();
-    fs::rename(partial, path);
+    commit_output(partial, path);
     closed = true;
   }
 };

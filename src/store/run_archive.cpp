@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/store/hdf5.hpp"
 
@@ -111,7 +112,7 @@ struct RunArchiveWriter::Impl {
 
 RunArchiveWriter::RunArchiveWriter(fs::path path) : impl_(std::make_unique<Impl>()) {
   Impl& w = *impl_;
-  w.path = std::move(path);
+  w.path = resolve_output(path, false).path;
   w.partial = w.path;
   w.partial += ".partial";
   if (w.path.has_parent_path()) fs::create_directories(w.path.parent_path());
@@ -231,7 +232,7 @@ void RunArchiveWriter::finish(const RunArchive& a) {
     write_text(metrics, "json", a.metrics.dump());
   }
   impl_->close();
-  fs::rename(impl_->partial, impl_->path);
+  commit_output(impl_->partial, impl_->path);
   impl_->finished = true;
 }
 

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "t2s/core/error.hpp"
+#include "t2s/core/files.hpp"
 #include "t2s/core/version.hpp"
 #include "t2s/store/hdf5.hpp"
 
@@ -93,7 +94,7 @@ void RunLogWriter::flush() {
     h5::write_dataset(group, "text", H5T_STD_U8LE, H5T_NATIVE_UINT8, text.data(), text.size(), 1);
   }
   sync_to_disk(partial);  // the data reaches the disk before the name says the segment is complete
-  fs::rename(partial, path);
+  commit_output(partial, path);
   sync_to_disk(directory_);
   ++next_seq_;
   buffer_.clear();

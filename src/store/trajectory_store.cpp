@@ -1,5 +1,7 @@
 #include "t2s/store/trajectory_store.hpp"
 
+#include "t2s/core/files.hpp"
+
 #include <numeric>
 
 #include "chunk_stream.hpp"
@@ -152,7 +154,7 @@ struct TrajectoryStoreWriter::Impl {
 TrajectoryStoreWriter::TrajectoryStoreWriter(fs::path path, StoreWriteOptions options, ThreadPool* pool)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
-  s.path = std::move(path);
+  s.path = resolve_output(path, false).path;  // a store is a file: a device or FIFO there is refused
   s.partial = s.path;
   s.partial += ".partial";
   s.options = options;
@@ -269,9 +271,7 @@ void TrajectoryStoreWriter::commit(const std::vector<std::pair<std::string, std:
   s.group.reset();
   h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), s.partial.string() + ": flush");
   s.file.reset();
-  std::error_code ec;
-  fs::rename(s.partial, s.path, ec);
-  if (ec) throw Error(s.path.string() + ": cannot move the finished store into place: " + ec.message());
+  commit_output(s.partial, s.path);
   s.committed = true;
 }
 

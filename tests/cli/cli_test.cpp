@@ -1,6 +1,7 @@
 // Runs the real `t2s` binary (and the real MPI launcher) the way a user does.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -107,6 +108,46 @@ TEST_F(Cli, IngestExportIngestKeepsIdsAndContent) {
   const std::string exported = read_file(path("a.jsonl"));
   EXPECT_EQ(exported, read_file(path("b.jsonl")));
   EXPECT_EQ(std::count(exported.begin(), exported.end(), '\n'), 60);
+}
+
+// An output path that is not a regular file is never renamed over (as root, `export -o /dev/null`
+// once turned the null device into a file): a stream (a FIFO here, like /dev/stdout or /dev/null) is
+// written in place, a store or archive refuses it, a directory is refused, and a symbolic link is
+// followed and kept.
+TEST_F(Cli, OutputsThatAreNotRegularFilesAreWrittenInPlaceOrRefused) {
+  ASSERT_EQ(run("synth -o " + path("corpus") + " --trajectories 40 --seed 5").status, 0);
+  ASSERT_EQ(run("ingest " + path("corpus/trajectories.jsonl") + " -o " + path("a.h5")).status, 0);
+  ASSERT_EQ(run("export " + path("a.h5") + " -o " + path("expected.jsonl")).status, 0);
+  const std::string fifo = path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // export into the FIFO while a reader drains it
+  const auto piped = run_shell("timeout 60 cat " + fifo + " > " + path("read.jsonl") + " & " + T2S_BINARY + " export " + path("a.h5") +
+                               " -o " + fifo + " && wait");
+  ASSERT_EQ(piped.status, 0) << piped.output;
+  EXPECT_EQ(read_file(path("read.jsonl")), read_file(path("expected.jsonl")));
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_FALSE(fs::exists(fifo + ".partial"));
+  // /dev/stdout (a link through /proc to this pipe): the records, and the summary line on stderr
+  const auto streamed = run_shell(std::string(T2S_BINARY) + " export " + path("a.h5") + " -o /dev/stdout | cat > " + path("stdout.jsonl"));
+  ASSERT_EQ(streamed.status, 0) << streamed.output;
+  EXPECT_EQ(read_file(path("stdout.jsonl")), read_file(path("expected.jsonl")));
+  EXPECT_TRUE(fs::is_symlink("/dev/stdout"));
+  // a store into a FIFO, and anything into a directory: refused before anything is written
+  const auto store = run("ingest " + path("corpus/trajectories.jsonl") + " -o " + fifo);
+  EXPECT_EQ(store.status, 2) << store.output;
+  EXPECT_NE(store.output.find("is a FIFO; this output must be a regular file"), std::string::npos) << store.output;
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  fs::create_directory(path("dir"));
+  const auto into_dir = run("export " + path("a.h5") + " -o " + path("dir"));
+  EXPECT_EQ(into_dir.status, 2) << into_dir.output;
+  EXPECT_NE(into_dir.output.find("is a directory"), std::string::npos) << into_dir.output;
+  EXPECT_TRUE(fs::is_directory(path("dir")));
+  // a symbolic link to a file: the file gets the output, the link stays a link
+  write("target.jsonl", "old\n");
+  fs::create_symlink(path("target.jsonl"), path("link.jsonl"));
+  ASSERT_EQ(run("export " + path("a.h5") + " -o " + path("link.jsonl")).status, 0);
+  EXPECT_TRUE(fs::is_symlink(path("link.jsonl")));
+  EXPECT_EQ(read_file(path("target.jsonl")), read_file(path("expected.jsonl")));
 }
 
 TEST_F(Cli, InspectIsIdenticalAtOneTwoAndThreeRanks) {
