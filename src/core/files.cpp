@@ -1,5 +1,12 @@
 #include "t2s/core/files.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <fstream>
 
 #include "t2s/core/error.hpp"
@@ -79,6 +86,44 @@ void write_file_whole(const fs::path& path, std::string_view bytes) {
     }
   }
   commit_output(partial, out.path);
+}
+
+DirectoryLock DirectoryLock::try_lock(const fs::path& directory, std::string& holder) {
+  const fs::path path = directory / ".t2s-lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(path.string() + ": cannot open the lock file: " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    char text[512] = {};
+    const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
+    ::close(fd);
+    if (error != EWOULDBLOCK) throw Error(path.string() + ": cannot lock: " + std::strerror(error));
+    holder = n > 0 ? std::string(text, static_cast<std::size_t>(n)) : std::string("another process");
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return DirectoryLock();
+  }
+  // who holds it, for the message a second run prints
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const auto since = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string who = "t2s pid " + std::to_string(::getpid()) + " on " + host + " (since unix time " + std::to_string(since) + ")\n";
+  // (a note that cannot be written leaves the lock held; a second run then names no holder)
+  const bool noted = ::ftruncate(fd, 0) == 0 && ::pwrite(fd, who.data(), who.size(), 0) == static_cast<ssize_t>(who.size());
+  static_cast<void>(noted);
+  return DirectoryLock(fd);
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing drops the lock
+}
+
+DirectoryLock& DirectoryLock::operator=(DirectoryLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
 }
 
 }  // namespace t2s

@@ -17,6 +17,7 @@
 #include <set>
 
 #include "t2s/pipeline/feature_reader.hpp"
+#include "t2s/pipeline/output_lock.hpp"
 #include "progress.hpp"
 #include "t2s/core/error.hpp"
 #include "t2s/core/files.hpp"
@@ -352,6 +353,7 @@ class EvolveRun {
   std::string command_line_;
   json libraries_;
   fs::path parts_;
+  DirectoryLock output_lock_;  // rank 0: held for the whole run
   store::TrajectoryStore trajectories_;
   std::string skill_name_;
   skill::SkillDir frozen_;
@@ -901,6 +903,7 @@ EvolveSummary EvolveRun::run() {
                      " trajectories; one run takes at most 4294967295 (support sets hold 32-bit positions): split the store");
   refuse_without_outcomes(trajectories_, job_.trajectories.string(), job_.analyst);
   frozen_ = frozen_skill(job_, skill_name_);
+  output_lock_ = lock_output(job_.output, comm_);  // one run at a time in the output directory
   merge_options_ = job_.merge;
   merge_options_.skill = &frozen_;  // merged patches are held to the skill engine's checks
   read_checkpoint();

@@ -20,6 +20,7 @@
 #include "t2s/core/sha256.hpp"
 #include "t2s/core/text.hpp"
 #include "t2s/core/version.hpp"
+#include "t2s/pipeline/output_lock.hpp"
 #include "t2s/pipeline/run_summary.hpp"
 #include "t2s/skill/frontmatter.hpp"
 #include "t2s/skill/skill_dir.hpp"
@@ -168,6 +169,7 @@ class Rollout {
   std::ostream& out_;
   std::string command_line_;
   fs::path parts_;
+  DirectoryLock output_lock_;  // rank 0: held for the whole run
   std::unique_ptr<benchmarks::Benchmark> benchmark_;
   std::vector<std::size_t> tasks_;  // indices into benchmark_->tasks(), in id order
   skill::SkillDir skill_;
@@ -437,6 +439,7 @@ RolloutSummary Rollout::run() {
   summary_.benchmark = benchmark_->name();
   load_skill();
   select_tasks();
+  output_lock_ = lock_output(job_.output, comm_);  // one run at a time in the output directory
   if (comm_.is_main()) fs::create_directories(parts_);
   comm_.barrier();
   model_ = !job_.model.empty() ? job_.model : !job_.llm.model.empty() ? job_.llm.model

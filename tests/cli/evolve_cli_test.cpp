@@ -169,6 +169,38 @@ TEST_F(Evolve, AStopRequestCheckpointsAndTheRerunEndsWithTheSameSkill) {
   EXPECT_EQ(json::parse(inspect.output)["analysis"]["ok"], 900);
 }
 
+// One run at a time in an output directory: a second run (here while the first is held stopped) is
+// refused, naming the first; once the first is gone, crashed or killed, the lock is free and the
+// rerun resumes to the skill an uninterrupted run writes.
+TEST_F(Evolve, ASecondRunIntoTheSameOutputIsRefusedAndACrashedRunLeavesNoLock) {
+  const std::string small_units = " --set evolve.block=4";  // 225 units, each flushed: a few seconds
+  const auto reference = run_mpi(2, "evolve " + job("alone") + small_units);
+  ASSERT_EQ(reference.status, 0) << reference.output;
+  const std::string job_file = job("shared");
+  const std::string lock = out("shared", ".t2s-lock").string();
+  // the first run: its ranks (mpirun's children) stopped as soon as its lock names it; prints
+  // mpirun's pid, then the pid the lock names
+  const auto first = t2s::test::run_command(
+      kLauncher + " -n 2 " + T2S_BINARY + " evolve " + job_file + small_units + " > " + (local_ / "first.log").string() +
+      " 2>&1 & pid=$!; for i in $(seq 1000); do grep -q 't2s pid' " + lock + " 2>/dev/null && break; sleep 0.01; done; " +
+      "pkill -STOP -P $pid; echo $pid; sed 's/.*t2s pid \\([0-9]*\\).*/\\1/' " + lock);
+  ASSERT_EQ(first.status, 0) << first.output;
+  std::istringstream pids(first.output);
+  std::string launcher, holder;
+  pids >> launcher >> holder;
+  ASSERT_FALSE(holder.empty()) << first.output;
+  const auto second = run_mpi(2, "evolve " + job_file + small_units);
+  EXPECT_EQ(second.status, 2) << second.output;
+  EXPECT_NE(second.output.find("another run is writing into this directory (t2s pid " + holder), std::string::npos) << second.output;
+  // the first run crashes while it holds the lock: its ranks are killed, then mpirun ends
+  t2s::test::run_command("pkill -KILL -P " + launcher + "; for i in $(seq 1000); do kill -0 " + launcher +
+                         " 2>/dev/null || break; sleep 0.01; done");
+  EXPECT_FALSE(fs::exists(out("shared", "run.h5")));
+  const auto rerun = run_mpi(2, "evolve " + job_file + small_units);
+  ASSERT_EQ(rerun.status, 0) << rerun.output;
+  EXPECT_EQ(tree(out("shared", "skill")), tree(out("alone", "skill")));
+}
+
 TEST_F(Evolve, ARunArchiveListsLessonsWithPrevalenceAndSources) {
   ASSERT_EQ(run("evolve " + job("archive")).status, 0);
   const fs::path archive = out("archive", "run.h5");

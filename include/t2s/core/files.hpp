@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace t2s {
@@ -23,6 +24,25 @@ Output resolve_output(const std::filesystem::path& target, bool stream_ok);
 // Renames `partial` over `path` when `path` is absent or a regular file (looked at again now); else
 // removes `partial` and throws, naming `path`.
 void commit_output(const std::filesystem::path& partial, const std::filesystem::path& path);
+
+// An exclusive lock on a directory (flock on DIR/.t2s-lock, which names its holder), held while the
+// object lives; the kernel drops it when the process ends, crashed or killed. Default: no lock.
+class DirectoryLock {
+ public:
+  DirectoryLock() = default;
+  // The lock, or no lock with `holder` set to what the lock file says of the process holding it.
+  static DirectoryLock try_lock(const std::filesystem::path& directory, std::string& holder);
+  ~DirectoryLock();
+  DirectoryLock(DirectoryLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  DirectoryLock& operator=(DirectoryLock&& other) noexcept;
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  explicit DirectoryLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 // `bytes` as the whole content of `path` (a regular file, written through PATH.partial); error naming
 // the file when it cannot be written.
