@@ -36,6 +36,13 @@ void silence_error_printing() {
   std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
 }
 
+void Handle::close(std::string_view what) {
+  const hid_t id = id_;
+  id_ = H5I_INVALID_HID;
+  if (id >= 0 && closer_ != nullptr && closer_(id) < 0)
+    throw Error(std::string(what) + ": could not be written completely (is the disk full?)");
+}
+
 hid_t check(hid_t status, std::string_view what) {
   if (status < 0) throw Error(std::string(what) + ": " + error_stack_text());
   return status;

@@ -102,11 +102,10 @@ struct RunArchiveWriter::Impl {
   std::uint64_t analysis_rows = 0;
   bool finished = false;
 
-  void close() {
+  void close() {  // the datasets; the file is closed (checked) by finish(), or dropped on failure
     analysis.reset();
     merge.reset();
     trajectory_ids.reset();
-    file.reset();
   }
 };
 
@@ -148,6 +147,7 @@ RunArchiveWriter::RunArchiveWriter(fs::path path) : impl_(std::make_unique<Impl>
 RunArchiveWriter::~RunArchiveWriter() {
   if (impl_->finished) return;
   impl_->close();
+  impl_->file.reset();
   std::error_code ec;
   fs::remove(impl_->partial, ec);
 }
@@ -232,6 +232,7 @@ void RunArchiveWriter::finish(const RunArchive& a) {
     write_text(metrics, "json", a.metrics.dump());
   }
   impl_->close();
+  impl_->file.close(impl_->partial.string());
   commit_output(impl_->partial, impl_->path);
   impl_->finished = true;
 }

@@ -72,7 +72,7 @@ void RunLogWriter::flush() {
   const fs::path path = directory_ / (stem_ + "." + std::to_string(next_seq_) + ".h5");
   fs::path partial = path;
   partial += ".partial";
-  {
+  try {
     h5::Handle file = h5::create_file(partial);
     h5::write_attribute(file, "format", kFormat);
     h5::write_attribute(file, "format_version", kVersion);
@@ -92,8 +92,15 @@ void RunLogWriter::flush() {
     // deflate level 1: a checkpoint is working data, written often and read once; level 6 took most of
     // a stats analysis's time for a few percent of size
     h5::write_dataset(group, "text", H5T_STD_U8LE, H5T_NATIVE_UINT8, text.data(), text.size(), 1);
-  }
-  sync_to_disk(partial);  // the data reaches the disk before the name says the segment is complete
+    group.close(partial.string());
+    h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), partial.string() + ": flush");
+    file.close(partial.string());  // every write checked before the segment can be named complete
+    sync_to_disk(partial);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(partial, ec);  // a segment that was not written whole never gets its name
+    throw;
+  }  // the data reaches the disk before the name says the segment is complete
   commit_output(partial, path);
   sync_to_disk(directory_);
   ++next_seq_;

@@ -270,7 +270,7 @@ void TrajectoryStoreWriter::commit(const std::vector<std::pair<std::string, std:
   s.own_pool.reset();
   s.group.reset();
   h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), s.partial.string() + ": flush");
-  s.file.reset();
+  s.file.close(s.partial.string());
   commit_output(s.partial, s.path);
   s.committed = true;
 }

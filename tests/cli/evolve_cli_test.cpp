@@ -201,6 +201,33 @@ TEST_F(Evolve, ASecondRunIntoTheSameOutputIsRefusedAndACrashedRunLeavesNoLock) {
   EXPECT_EQ(tree(out("shared", "skill")), tree(out("alone", "skill")));
 }
 
+// A full disk (a real 192 KiB tmpfs): the run fails with exit 1 and no checkpoint segment is named
+// complete unless it was written whole; with space freed, the rerun resumes and ends with the skill
+// an uninterrupted run writes. Needs root to mount; skipped with a message otherwise.
+TEST_F(Evolve, AFullDiskLeavesACheckpointTheRerunCanResume) {
+  const fs::path disk = local_ / "disk";
+  fs::create_directories(disk);
+  if (t2s::test::run_command("mount -t tmpfs -o size=192k tmpfs " + disk.string()).status != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): the full-disk case is not exercised";
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { t2s::test::run_command("umount " + at.string()); }
+  } unmount{disk};
+  const auto reference = run("evolve " + job("roomy"));
+  ASSERT_EQ(reference.status, 0) << reference.output;
+  const std::string job_file = local_.write("full.toml", "[evolve]\ntrajectories = \"" + store() + "\"\noutput = \"" + (disk / "out").string() +
+                                                             "\"\nskill_name = \"sheet-lessons\"\nblock = 16\ncheckpoint_every = 1\n").string();
+  const auto full = run("evolve " + job_file);
+  EXPECT_EQ(full.status, 1) << full.output;
+  for (const auto& entry : fs::directory_iterator(disk / "out" / "parts"))
+    EXPECT_EQ(entry.path().string().find(".partial"), std::string::npos) << entry.path();
+  ASSERT_EQ(t2s::test::run_command("mount -o remount,size=64m " + disk.string()).status, 0);
+  const auto rerun = run("evolve " + job_file);
+  ASSERT_EQ(rerun.status, 0) << rerun.output;
+  EXPECT_NE(rerun.output.find("from the checkpoint"), std::string::npos) << rerun.output;
+  EXPECT_EQ(tree(disk / "out" / "skill"), tree(out("roomy", "skill")));
+}
+
 TEST_F(Evolve, ARunArchiveListsLessonsWithPrevalenceAndSources) {
   ASSERT_EQ(run("evolve " + job("archive")).status, 0);
   const fs::path archive = out("archive", "run.h5");

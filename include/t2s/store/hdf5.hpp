@@ -39,6 +39,9 @@ class Handle {
     if (id_ >= 0 && closer_ != nullptr) closer_(id_);
     id_ = H5I_INVALID_HID;
   }
+  // Closes now and throws (naming `what`) when closing fails: a file's last metadata and cached data
+  // are written at its close, so a full disk can surface only here (reset() cannot report it).
+  void close(std::string_view what);
 
  private:
   hid_t id_ = H5I_INVALID_HID;
