@@ -402,18 +402,4 @@ void TrajectoryStore::for_each_batch(std::uint64_t first, std::uint64_t count, c
   }
 }
 
-void TrajectoryStore::for_each_record(std::uint64_t first, std::uint64_t count,
-                                      const std::function<void(const IndexRow&, std::string_view)>& f) const {
-  for_each_batch(first, count, [&](RecordBatch&& batch) {
-    for (std::size_t i = 0; i < batch.rows.size(); ++i) f(batch.rows[i], batch.record(i));
-  });
-}
-
-void TrajectoryStore::for_each_trajectory(std::uint64_t first, std::uint64_t count,
-                                          const std::function<void(const IndexRow&, const trace::Trajectory&)>& f) const {
-  for_each_record(first, count, [&](const IndexRow& row, std::string_view record) {
-    f(row, trace::parse_openai_record(record, path_.string() + " row " + std::to_string(row.row)));
-  });
-}
-
 }  // namespace t2s::store

@@ -125,16 +125,11 @@ class TrajectoryStore {
   std::string record_json(const IndexRow& row) const;
   trace::Trajectory trajectory(const IndexRow& row) const;
 
-  // Calls f(row, trajectory) for rows [first, first+count) in storage order. Rows are stored back
-  // to back, so the text blob is read in large contiguous pieces and each chunk is inflated once:
-  // the fast way through many rows (reading rows one by one in id order inflates a chunk per row).
-  void for_each_trajectory(std::uint64_t first, std::uint64_t count,
-                           const std::function<void(const IndexRow&, const trace::Trajectory&)>& f) const;
-  // The same, with each row's canonical JSON record unparsed (for readers that need only part of it).
-  void for_each_record(std::uint64_t first, std::uint64_t count,
-                       const std::function<void(const IndexRow&, std::string_view record)>& f) const;
-  // The same, a batch of rows at a time; each batch owns its text, so it can be handed to another
-  // thread while the next one is read.
+  // Calls f(batch) for rows [first, first+count) in storage order, a batch of consecutive rows with
+  // their canonical JSON records at a time. Rows are stored back to back, so the text blob is read in
+  // large contiguous pieces and each chunk is inflated once: the fast way through many rows (reading
+  // rows one by one in id order inflates a chunk per row). Each batch owns its text, so it can be
+  // handed to another thread while the next one is read.
   void for_each_batch(std::uint64_t first, std::uint64_t count, const std::function<void(RecordBatch&&)>& f) const;
 
  private:
